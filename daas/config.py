@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -192,7 +200,9 @@ class RunnerSettings(_Section):
 
 class IndexerSettings(_Section):
     pipeline: str = Field("daas_events", min_length=1, max_length=64)
-    first_checkpoint: int | None = Field(None, ge=0, description="only for a pipeline with no watermark")
+    first_checkpoint: int | None = Field(
+        None, ge=0, description="only for a pipeline with no watermark"
+    )
     batch_checkpoints: int = Field(100, ge=1, le=10_000)
     max_ahead: int = Field(1000, ge=1, description="checkpoints fetched beyond the watermark")
     progress_interval_s: float = Field(10.0, gt=0)

@@ -103,7 +103,7 @@ class BlobTooLarge(BlobStoreError):
     """The blob exceeds the publisher's or aggregator's size cap."""
 
 
-class KeyError_(DaasError):  # noqa: N801 - trailing underscore avoids shadowing the builtin
+class KeyError_(DaasError):
     """A key file that is missing, malformed, or readable by others."""
 
 

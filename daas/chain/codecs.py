@@ -139,7 +139,9 @@ class IntentMessage(Generic[P]):
         return cls(intent, timestamp_ms, payload)
 
 
-def signing_message(payload: BuildSucceededPayload | BuildFailedPayload, timestamp_ms: int) -> bytes:
+def signing_message(
+    payload: BuildSucceededPayload | BuildFailedPayload, timestamp_ms: int
+) -> bytes:
     """The exact bytes the enclave signs for a result payload."""
     return IntentMessage(int(payload.INTENT), timestamp_ms, payload).to_bcs()
 
@@ -176,7 +178,9 @@ class BuildRequested(Struct):
 
     @property
     def spec(self) -> BuildSpec:
-        return BuildSpec(self.source_blob_id, self.source_sha256, self.dockerfile_path, self.platform)
+        return BuildSpec(
+            self.source_blob_id, self.source_sha256, self.dockerfile_path, self.platform
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,4 @@ def root(
         bool, typer.Option("--json", help="Machine-readable output on stdout.")
     ] = False,
 ) -> None:
-    ctx.obj = CliState(
-        settings_loader=lambda **kw: load_settings(config, **kw), json=json_output
-    )
+    ctx.obj = CliState(settings_loader=lambda **kw: load_settings(config, **kw), json=json_output)

@@ -107,7 +107,7 @@ def test_invalid_values_name_the_setting(
 def test_unknown_settings_in_a_file_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[runner]\nmemroy_mb = 4096\n")
-    with pytest.raises(ConfigError, match="runner.memroy_mb: unknown setting"):
+    with pytest.raises(ConfigError, match=r"runner\.memroy_mb: unknown setting"):
         load_settings(config)
 
 
@@ -117,7 +117,7 @@ def test_missing_or_malformed_file(tmp_path: Path) -> None:
     assert info.value.setting == "config_file"
     bad = tmp_path / "bad.toml"
     bad.write_text("network = \n")
-    with pytest.raises(ConfigError, match="bad.toml") as info:
+    with pytest.raises(ConfigError, match=r"bad\.toml") as info:
         load_settings(bad)
     assert info.value.setting == "config_file"
 

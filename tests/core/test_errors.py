@@ -24,9 +24,7 @@ def test_fault_classes_refuse_codes_of_the_other_side() -> None:
 
 def test_every_error_is_a_daas_error() -> None:
     classes = [
-        obj
-        for obj in vars(errors).values()
-        if isinstance(obj, type) and issubclass(obj, Exception)
+        obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, Exception)
     ]
     assert len(classes) >= 20
     assert all(issubclass(cls, errors.DaasError) for cls in classes)

@@ -1,0 +1,3 @@
+from daas.cli import main
+
+main()
