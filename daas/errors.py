@@ -11,16 +11,23 @@ boundary catches a third-party exception.
     ├── CodecError                  bytes that do not decode as the expected BCS layout
     ├── ChainError                  talking to a Sui node
     │   ├── ChainUnavailable        transient: connection refused, UNAVAILABLE, deadline (retried)
+    │   │   └── OutcomeUnknown      a transaction was sent but no answer came: resubmit the same bytes only
     │   ├── ChainIdMismatch         the node serves another network than the one configured
     │   ├── CheckpointPruned        the node no longer holds a needed checkpoint
     │   ├── ObjectNotFound          an object id that does not exist
+    │   ├── TransactionRejected     refused before execution: signature, stale object, gas budget
     │   └── TransactionFailed       executed but aborted (carries the Move abort code)
     ├── BlobStoreError              talking to Walrus
     │   ├── BlobStoreUnavailable    transient: 429, 503, 504, connection errors (retried)
     │   ├── BlobNotFound            the aggregator does not know the blob id
-    │   └── BlobTooLarge            over the publisher's or aggregator's size cap
+    │   ├── BlobTooLarge            over the publisher's or aggregator's size cap
+    │   └── BlobIntegrityError      served bytes differ from the expected length or sha256
     ├── KeyError_                   a key file that is missing, malformed or has unsafe permissions
     ├── AttestationError            an attestation document or signature that does not verify
+    │   ├── AttestationMalformed    not a well-formed Nitro document (``field`` names the field)
+    │   ├── AttestationForged       the COSE signature does not verify with the leaf certificate's key
+    │   ├── AttestationUntrusted    the certificates do not chain to the pinned root at the given time
+    │   └── AttestationRefused      authentic, but refused: debug-mode PCRs, other PCRs or public key
     ├── BuildError                  a build that cannot succeed; carries a ``BuildFailureCode``
     │   ├── RequesterFault          codes 100-199: the fee goes to the payee
     │   └── InfrastructureFault     codes 200-299: the fee is refunded
@@ -66,6 +73,18 @@ class ChainUnavailable(ChainError):
     """A transient node fault: worth retrying with backoff."""
 
 
+class OutcomeUnknown(ChainUnavailable):
+    """A transaction was sent but no answer came back: it may or may not have executed.
+
+    Resubmitting the same signed bytes is safe (Sui executes a transaction digest at most once and answers a
+    repeat with the first result); signing *different* bytes over the same gas coin version is not.
+    """
+
+    def __init__(self, message: str, *, digest: str) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
 class ChainIdMismatch(ChainError):
     """The node serves another network than the one configured."""
 
@@ -78,13 +97,38 @@ class ObjectNotFound(ChainError):
     """An object id that does not exist (or was deleted)."""
 
 
-class TransactionFailed(ChainError):
-    """A transaction was executed but aborted."""
+class TransactionRejected(ChainError):
+    """The node refused a transaction before executing it (bad signature, stale or foreign object, gas).
 
-    def __init__(self, message: str, *, abort_code: int | None = None, digest: str | None = None):
+    Nothing changed on chain, not even the gas coin.
+    """
+
+    def __init__(self, message: str, *, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+class TransactionFailed(ChainError):
+    """A transaction was executed but aborted; its gas was still charged.
+
+    ``abort_code`` with ``module`` (e.g. ``"builds"``) identifies a Move abort: codes are only unique per module.
+    Other execution failures (insufficient gas, a bad argument) leave ``abort_code`` unset.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        abort_code: int | None = None,
+        digest: str | None = None,
+        module: str | None = None,
+        function: str | None = None,
+    ):
         super().__init__(message)
         self.abort_code = abort_code
         self.digest = digest
+        self.module = module
+        self.function = function
 
 
 class BlobStoreError(DaasError):
@@ -103,12 +147,50 @@ class BlobTooLarge(BlobStoreError):
     """The blob exceeds the publisher's or aggregator's size cap."""
 
 
+class BlobIntegrityError(BlobStoreError):
+    """The bytes served are not the blob expected: wrong length or wrong sha256 (never retried)."""
+
+
 class KeyError_(DaasError):
     """A key file that is missing, malformed, or readable by others."""
 
 
 class AttestationError(DaasError):
     """An attestation document or enclave signature that does not verify."""
+
+
+class AttestationMalformed(AttestationError):
+    """A document that is not a well-formed Nitro attestation; ``field`` names the offending field."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AttestationForged(AttestationError):
+    """The COSE_Sign1 signature does not verify with the key of the document's own leaf certificate."""
+
+
+class AttestationUntrusted(AttestationError):
+    """The certificate chain does not lead to the pinned root at the verification time.
+
+    ``check`` names the failed check (``root``, ``key_usage``, ``basic_constraints``, ``validity``, ``chain``).
+    """
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+class AttestationRefused(AttestationError):
+    """An authentic document we do not accept: debug-mode PCRs, or PCRs or a public key other than expected.
+
+    ``check`` names the failed check (``not_debug``, ``expected_pcrs``, ``expected_public_key``).
+    """
+
+    def __init__(self, message: str, *, check: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class BuildFailureCode(enum.IntEnum):
