@@ -16,7 +16,7 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    from daas.cli import config_cmd, db_cmd, dev_cmd  # noqa: F401 - registers the commands
+    from daas.cli import config_cmd, db_cmd, dev_cmd, emulator_cmd  # noqa: F401 - registers commands
     from daas.cli.output import error_console
 
     try:
