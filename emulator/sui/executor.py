@@ -33,6 +33,7 @@ from emulator.sui.types import (
     CLOCK_ID,
     CoinValue,
     CommandArgumentError,
+    FunctionNotFound,
     IdValue,
     ModelTransaction,
     MoveAbort,
@@ -350,6 +351,8 @@ class Execution:
                     abort_code=exc.code,
                 )
             ) from exc
+        except FunctionNotFound as exc:
+            raise _fail("FUNCTION_NOT_FOUND", str(exc), index) from exc
         except CommandArgumentError as exc:
             raise _fail("COMMAND_ARGUMENT_ERROR", str(exc), index) from exc
         except Exception as exc:  # a bug in the model must not take the node down

@@ -68,8 +68,8 @@ from emulator.sui.types import (
     AddressOwner,
     Changes,
     CoinValue,
-    CommandArgumentError,
     EmittedEvent,
+    FunctionNotFound,
     IdValue,
     MoveAbort,
     MoveValue,
@@ -169,10 +169,6 @@ def check(condition: bool, code: BuildsAbort | EnclaveAbort) -> None:
 def utf8_length(text: str) -> int:
     """`String::length`: bytes, not characters."""
     return len(text.encode("utf-8"))
-
-
-class FunctionNotFound(CommandArgumentError):
-    """A call to a function that does not exist or is not callable from a transaction (private, package)."""
 
 
 # === Transaction runtime: what TxContext, transfer, event and coin natives give Move code ===

@@ -84,12 +84,8 @@ class Clock:
     timestamp_ms: int
 
 
-@dataclasses.dataclass(frozen=True)
-class CoinPayout(Payout):
-    """A `Payout` that also names the new coin's id: `coin::from_balance` takes a fresh id from the
-    `TxContext`, so ids created later in the same transaction depend on it (as on chain)."""
-
-    coin_id: str
+# Kept as an alias: the model's code reads as the Move natives do ("coin payout").
+CoinPayout = Payout
 
 
 def normalize_id(object_id: str) -> str:

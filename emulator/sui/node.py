@@ -724,12 +724,8 @@ class SuiNode:
             for object_id in changes.deleted:
                 delete(self.objects[object_id])
             for payout in changes.payouts:
-                # The model names payout coins (`coin::from_balance` takes an id); `Payout` itself
-                # has no id field, so fall back to the next id of the transaction.
-                coin_id = getattr(payout, "coin_id", None)
-                if not isinstance(coin_id, str):
-                    coin_id = derive_object_id(execution.ctx.digest, execution.ctx.ids_created)
-                    execution.ctx.ids_created += 1
+                # The model names payout coins: `coin::from_balance` takes an id in Move.
+                coin_id = payout.coin_id
                 coin = make_object(
                     coin_id,
                     lamport,

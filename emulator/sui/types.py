@@ -30,7 +30,11 @@ class PureArg:
 
 @dataclasses.dataclass(frozen=True)
 class ObjectArg:
-    """An object input (shared or owned) passed by reference (`&` or `&mut`) or by value."""
+    """An object input (shared or owned) passed by reference (`&` or `&mut`) or by value.
+
+    `mutable` is what the transaction declared for the input (always true for owned objects); the model reports
+    every mutable input as mutated, as Sui bumps the version of every mutable input.
+    """
 
     object_id: str
     mutable: bool
@@ -99,10 +103,15 @@ class EmittedEvent:
 
 @dataclasses.dataclass(frozen=True)
 class Payout:
-    """A new `Coin<SUI>` the node must create and transfer (fee paid or refunded)."""
+    """A new `Coin<SUI>` the node must create and transfer (fee paid or refunded).
+
+    `coin_id` is the id Move code took for it (`coin::from_balance` takes a fresh id from the TxContext, so
+    ids created later in the same transaction depend on it, as on chain).
+    """
 
     recipient: str
     amount: int
+    coin_id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +146,10 @@ class MoveAbort(Exception):
 
 class CommandArgumentError(Exception):
     """An argument the VM rejects before running Move code (bad BCS, wrong object type, not owner...)."""
+
+
+class FunctionNotFound(CommandArgumentError):
+    """A call to a function that does not exist or is not callable from a transaction (private, package)."""
 
 
 class ModelTransaction(Protocol):

@@ -35,7 +35,6 @@ from emulator.sui.model import (
     BuildsAbort,
     DaasModel,
     EnclaveAbort,
-    FunctionNotFound,
 )
 from emulator.sui.model_objects import AdminCapObject, CoinPayout, derive_id
 from emulator.sui.types import (
@@ -45,6 +44,7 @@ from emulator.sui.types import (
     CoinValue,
     CommandArgumentError,
     EmittedEvent,
+    FunctionNotFound,
     IdValue,
     MoveAbort,
     MoveValue,
