@@ -1,0 +1,82 @@
+"""Deterministic gzip: valid for any reader, the same bytes every time, stored blocks for incompressible data."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import hashlib
+import io
+import os
+import random
+import subprocess
+import zlib
+
+import pytest
+
+from daas.image.compression import (
+    BLOCK_BYTES,
+    GZIP_HEADER,
+    DeterministicGzip,
+    compress_block,
+    gzip_bytes,
+    read_blocks,
+)
+
+
+def sample(size: int, seed: int = 1) -> bytes:
+    rng = random.Random(seed)
+    words = [b"layer", b"busybox", b"etc/passwd", b"\x00" * 7, b"usr/lib/", b"0123456789"]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words)
+    return bytes(out[:size])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"x", sample(BLOCK_BYTES), sample(3 * BLOCK_BYTES + 17), os.urandom(2 * BLOCK_BYTES + 5)],
+    ids=["empty", "one-byte", "one-block", "blocks-and-a-bit", "random"],
+)
+def test_round_trip_with_python_and_gzip_tool(data: bytes) -> None:
+    compressed = gzip_bytes(data)
+    assert compressed.startswith(GZIP_HEADER)
+    assert gzip.decompress(compressed) == data
+    tool = subprocess.run(["gzip", "-dc"], input=compressed, capture_output=True, check=True)
+    assert tool.stdout == data
+
+
+def test_same_input_same_bytes_serial_or_parallel() -> None:
+    data = sample(5 * BLOCK_BYTES + 1234) + os.urandom(BLOCK_BYTES)
+    serial = gzip_bytes(data)
+    assert gzip_bytes(data) == serial
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        parallel = DeterministicGzip(pool, window=2)
+        out = b"".join(parallel.compress(read_blocks(io.BytesIO(data))))
+    assert out == serial
+    assert parallel.size == len(serial) and parallel.uncompressed_size == len(data)
+    assert parallel.sha256.hexdigest() == hashlib.sha256(serial).hexdigest()
+
+
+def test_incompressible_blocks_are_stored() -> None:
+    block = os.urandom(BLOCK_BYTES)
+    deflated = compress_block(block)
+    # Stored: the data plus 5 bytes per 64 KiB stored block and the flush marker, no more.
+    assert len(block) < len(deflated) < len(block) + 512
+    assert zlib.decompressobj(-15).decompress(deflated) == block
+    text = sample(BLOCK_BYTES)
+    assert len(compress_block(text)) < len(text) // 4
+
+
+def test_how_data_is_pushed_does_not_matter() -> None:
+    data = sample(2 * BLOCK_BYTES + 999) + os.urandom(BLOCK_BYTES // 3)
+    expected = gzip_bytes(data)
+    rng = random.Random(3)
+    pusher = DeterministicGzip()
+    out: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        size = rng.choice([1, 100, 65_536, BLOCK_BYTES - 1, BLOCK_BYTES + 7])
+        out.extend(pusher.feed(data[offset : offset + size]))
+        offset += size
+    out.extend(pusher.finish())
+    assert b"".join(out) == expected
