@@ -16,7 +16,13 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    from daas.cli import config_cmd, db_cmd, dev_cmd, emulator_cmd  # noqa: F401 - registers commands
+    from daas.cli import (  # noqa: F401 - registers commands
+        config_cmd,
+        db_cmd,
+        dev_cmd,
+        emulator_cmd,
+        indexer_cmd,
+    )
     from daas.cli.output import error_console
 
     try:
