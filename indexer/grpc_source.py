@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -25,8 +24,9 @@ from urllib.parse import urlsplit
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.encoding.base import CodecBase
-from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.exceptions import GRPCError
 
+from daas.chain.grpc_errors import TRANSIENT_STATUSES, map_grpc_errors
 from daas.chain.ports import CHECKPOINT_EVENTS_MASK
 from daas.chain.types import Checkpoint, ServiceInfo
 from daas.config import Settings
@@ -39,15 +39,8 @@ log = logging.getLogger(__name__)
 
 _LEDGER = "/sui.rpc.v2.LedgerService/"
 _SUBSCRIBE = "/sui.rpc.v2.SubscriptionService/SubscribeCheckpoints"
-_TRANSIENT = frozenset(
-    {
-        Status.UNAVAILABLE,
-        Status.DEADLINE_EXCEEDED,
-        Status.RESOURCE_EXHAUSTED,
-        Status.ABORTED,
-        Status.CANCELLED,
-    }
-)
+# A cancelled call is worth another try when reading checkpoints (nothing is written).
+_TRANSIENT = TRANSIENT_STATUSES | {Status.CANCELLED}
 _UNARY_ATTEMPTS = 3
 
 
@@ -206,24 +199,7 @@ class GrpcCheckpointSource:
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         try:
-            yield
-        except GRPCError as exc:
-            text = f"{what}: {exc.status.name}: {exc.message or 'no message'}"
-            if exc.status in _TRANSIENT:
-                raise ChainUnavailable(text) from exc
-            if exc.status in (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED):
-                raise ChainError(f"{text} (check chain.api_token for this provider)") from exc
-            if exc.status is Status.UNIMPLEMENTED:
-                raise ChainError(f"{what}: {self.url} does not serve this call") from exc
-            raise ChainError(text) from exc
-        except (StreamTerminatedError, ProtocolError) as exc:
-            raise ChainUnavailable(f"{what}: connection to {self.url} broke ({exc})") from exc
-        except ssl.SSLError as exc:
-            raise ChainUnavailable(
-                f"{what}: TLS handshake with {self.url} failed ({exc.reason})"
-            ) from exc
-        except (OSError, TimeoutError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise ChainUnavailable(f"{what}: {self.url} unreachable ({reason})") from exc
+            with map_grpc_errors(what, where=self.url, transient=_TRANSIENT):
+                yield
         except wire.FrameError as exc:
             raise ChainError(f"{what}: {self.url} sent a frame we cannot read: {exc}") from exc

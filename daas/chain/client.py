@@ -23,9 +23,8 @@ import datetime
 import functools
 import logging
 import random
-import ssl
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -35,12 +34,15 @@ import pysui.sui.sui_grpc.pgrpc_requests as rn
 import pysui.sui.sui_grpc.suimsgs.sui.rpc.v2 as v2
 from grpclib.client import Channel
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.exceptions import GRPCError
 from pysui import PysuiConfiguration
 from pysui.sui.sui_common.config.confgroup import GroupProtocol, NetworkType
 from pysui.sui.sui_grpc.pgrpc_clients import GrpcProtocolClient
 
 from daas.chain.bcs import normalize_address
+from daas.chain.grpc_errors import (
+    map_grpc_errors,
+)
 from daas.chain.hashing import transaction_digest_b58
 from daas.chain.keys import SuiSigner
 from daas.chain.ports import CHECKPOINT_EVENTS_MASK
@@ -66,7 +68,6 @@ from daas.errors import (
     ChainUnavailable,
     CheckpointPruned,
     CodecError,
-    DaasError,
     ObjectNotFound,
     OutcomeUnknown,
     TransactionRejected,
@@ -100,10 +101,6 @@ EXECUTE_MASK = (
     "checkpoint",
 )
 SUI_COIN_TYPE = "0x2::coin::Coin<0x2::sui::SUI>"
-TRANSIENT_STATUSES = frozenset(
-    {Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.RESOURCE_EXHAUSTED, Status.ABORTED}
-)
-REJECTED_STATUSES = frozenset({Status.INVALID_ARGUMENT, Status.FAILED_PRECONDITION})
 _PAGE_SIZE = 200
 _BATCH_LIMIT = 50  # pysui refuses larger BatchGetObjects requests
 
@@ -121,56 +118,7 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
-# --- error mapping --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def map_grpc_errors(
-    what: str,
-    *,
-    not_found: Callable[[str], ChainError] | None = None,
-    rejected: Callable[[str], ChainError] | None = None,
-) -> Iterator[None]:
-    """Turn grpclib/transport exceptions raised inside into `daas.errors` (chained with `from`).
-
-    `not_found` and `rejected` build the error for NOT_FOUND and for INVALID_ARGUMENT/FAILED_PRECONDITION.
-    """
-    try:
-        yield
-    except DaasError:
-        raise
-    except GRPCError as exc:
-        raise _status_error(exc.status, exc.message, what, not_found, rejected) from exc
-    except (StreamTerminatedError, ProtocolError) as exc:
-        raise ChainUnavailable(f"{what}: connection to the node broke ({exc})") from exc
-    except ssl.SSLError as exc:
-        raise ChainUnavailable(
-            f"{what}: TLS handshake failed ({exc.reason}); is this an https endpoint?"
-        ) from exc
-    except (OSError, TimeoutError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ChainUnavailable(f"{what}: node unreachable ({reason})") from exc
-
-
-def _status_error(
-    status: Status,
-    message: str | None,
-    what: str,
-    not_found: Callable[[str], ChainError] | None,
-    rejected: Callable[[str], ChainError] | None,
-) -> ChainError:
-    text = f"{what}: {status.name}: {message or 'no message'}"
-    if status in TRANSIENT_STATUSES:
-        return ChainUnavailable(text)
-    if status is Status.NOT_FOUND and not_found is not None:
-        return not_found(text)
-    if status in REJECTED_STATUSES and rejected is not None:
-        return rejected(text)
-    if status in (Status.UNAUTHENTICATED, Status.PERMISSION_DENIED):
-        return ChainError(f"{text} (check chain.api_token for this provider)")
-    if status is Status.UNIMPLEMENTED:
-        return ChainError(f"{what}: this node does not serve the call ({message})")
-    return ChainError(text)
+# --- error mapping: see daas.chain.grpc_errors -------------------------------------------------------
 
 
 def _unwrap(result: Any) -> Any:
