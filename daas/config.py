@@ -133,6 +133,10 @@ class ChainSettings(_Section):
     )
     chain_id: str | None = Field(None, description="expected chain id; overrides the preset's")
     package_id: str | None = None
+    extra_package_ids: list[str] = Field(
+        default_factory=list,
+        description="earlier ids of an upgraded package, whose event types keep their defining package",
+    )
     registry_id: str | None = None
     enclave_config_id: str | None = None
     gas_budget: int = Field(100_000_000, ge=1_000_000, description="MIST per transaction")
@@ -141,6 +145,11 @@ class ChainSettings(_Section):
 
     _urls = field_validator("grpc_url", "archive_grpc_url")(_check_url)
     _ids = field_validator("package_id", "registry_id", "enclave_config_id")(_check_object_id)
+
+    @field_validator("extra_package_ids")
+    @classmethod
+    def _extra_ids(cls, values: list[str]) -> list[str]:
+        return [str(_check_object_id(value)) for value in values]
 
 
 class WalrusSettings(_Section):

@@ -133,7 +133,9 @@ class Indexer:
         self.last_checkpoint = last_checkpoint
         self.ingestion_config = ingestion or IngestionConfig()
         self.fault = fault
-        self.decoder = Decoder(PackageFilter([package_id, *extra_package_ids]))
+        self.decoder = Decoder(
+            PackageFilter([package_id, *settings.chain.extra_package_ids, *extra_package_ids])
+        )
         # PostgreSQL does its work in the server: a thread lets the loop parse meanwhile. SQLite's work is
         # CPU in this process, and a thread there only adds GIL hand-offs (measured slower).
         self.commit_in_thread = (

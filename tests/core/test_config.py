@@ -153,3 +153,11 @@ def test_each_load_is_independent(tmp_path: Path) -> None:
     assert load_settings(config).network is Network.TESTNET
     # The file of a previous load never leaks into the next one.
     assert load_settings().network is Network.LOCALNET
+
+
+def test_extra_package_ids_are_normalised_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAAS_CHAIN__EXTRA_PACKAGE_IDS", '["0xAB", "0x01"]')
+    settings = load_settings()
+    assert settings.chain.extra_package_ids == ["0x" + "0" * 62 + "ab", "0x" + "0" * 62 + "01"]
+    with pytest.raises(ConfigError, match="extra_package_ids"):
+        load_settings(chain={"extra_package_ids": ["not-an-id"]})

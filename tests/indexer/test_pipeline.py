@@ -349,6 +349,17 @@ async def test_types_of_an_upgraded_package(make_settings: MakeSettings, engine:
         assert len(builds.list_builds(session)) == 2
 
 
+async def test_upgraded_package_ids_from_settings(
+    make_settings: MakeSettings, engine: sa.Engine
+) -> None:
+    upgraded = "0x" + "d2" * 32
+    chain = FakeChain()
+    chain.append([[RawEvent(event_type(requested(3), upgraded), requested(3).to_bcs())]])
+    await index(make_settings(chain={"extra_package_ids": [upgraded]}), engine, chain)
+    with session_scope(engine) as session:
+        assert [b.request_id for b in builds.list_builds(session)] == [object_id(3)]
+
+
 async def test_generic_types_of_our_package_are_unknown(
     make_settings: MakeSettings, engine: sa.Engine
 ) -> None:
