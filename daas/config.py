@@ -15,7 +15,7 @@ import enum
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,7 @@ class NetworkPreset:
     archive_grpc_url: str | None
     walrus_publisher_url: str | None
     walrus_aggregator_url: str
+    # `{id}` / `{digest}`, and `{rpc}`: the node's URL, for explorers of custom networks.
     explorer_object_url: str
     explorer_tx_url: str
 
@@ -66,8 +67,8 @@ PRESETS: dict[Network, NetworkPreset] = {
         archive_grpc_url=None,
         walrus_publisher_url="http://127.0.0.1:31415",
         walrus_aggregator_url="http://127.0.0.1:31415",
-        explorer_object_url="https://custom.suiscan.xyz/custom/object/{id}?network=http%3A%2F%2F127.0.0.1%3A9000",
-        explorer_tx_url="https://custom.suiscan.xyz/custom/tx/{digest}?network=http%3A%2F%2F127.0.0.1%3A9000",
+        explorer_object_url="https://custom.suiscan.xyz/custom/object/{id}?network={rpc}",
+        explorer_tx_url="https://custom.suiscan.xyz/custom/tx/{digest}?network={rpc}",
     ),
     Network.DEVNET: NetworkPreset(
         grpc_url="https://fullnode.devnet.sui.io:443",
@@ -338,10 +339,15 @@ class Settings(BaseSettings):
         return (self.runner.work_dir or self.data_dir / "work").expanduser()
 
     def explorer_object_url(self, object_id: str) -> str:
-        return self.preset.explorer_object_url.format(id=object_id)
+        return self.preset.explorer_object_url.format(id=object_id, rpc=self._rpc_param)
 
     def explorer_tx_url(self, digest: str) -> str:
-        return self.preset.explorer_tx_url.format(digest=digest)
+        return self.preset.explorer_tx_url.format(digest=digest, rpc=self._rpc_param)
+
+    @property
+    def _rpc_param(self) -> str:
+        # Custom-network explorers take the node's URL as a query parameter (localnet stacks move ports).
+        return quote(self.grpc_url, safe="")
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked, derived endpoints included."""

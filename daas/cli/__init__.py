@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from daas.cli.app import app
 from daas.errors import ConfigError, DaasError
 
@@ -26,20 +28,22 @@ def main() -> None:
     from daas.cli.output import error_console
 
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False a command's exit code is returned, not raised.
+        code = app(standalone_mode=False)
     except DaasError as exc:
         error_console().print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
-    except SystemExit:
-        raise
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:
+        # Usage errors: typer carries its own copy of click's exception classes.
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

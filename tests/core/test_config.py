@@ -161,3 +161,9 @@ def test_extra_package_ids_are_normalised_and_checked(monkeypatch: pytest.Monkey
     assert settings.chain.extra_package_ids == ["0x" + "0" * 62 + "ab", "0x" + "0" * 62 + "01"]
     with pytest.raises(ConfigError, match="extra_package_ids"):
         load_settings(chain={"extra_package_ids": ["not-an-id"]})
+
+
+def test_localnet_explorer_links_follow_the_node_url() -> None:
+    settings = load_settings(chain={"grpc_url": "http://127.0.0.1:45123"})
+    assert "network=http%3A%2F%2F127.0.0.1%3A45123" in settings.explorer_object_url("0xab")
+    assert settings.explorer_tx_url("D1g").startswith("https://custom.suiscan.xyz/custom/tx/D1g")
