@@ -1,5 +1,9 @@
 """Enclave attestation: verification of AWS Nitro attestation documents (`nitro`).
 
+The enclave keys that sign build results are in `attestor` (the `Attestor` Protocol, `LocalKeyAttestor`,
+`NitroAttestor`), the Nitro Secure Module client in `nsm`, and getting a key registered on chain in
+`registration`; import them from there (they are not re-exported, to keep this package cheap to import).
+
 Test and development helpers that make synthetic documents live in `daas.attestation.testing`; production code
 never imports them.
 """

@@ -24,6 +24,7 @@ def main() -> None:
         dev_cmd,
         emulator_cmd,
         indexer_cmd,
+        runner_cmd,
     )
     from daas.cli.output import error_console
 

@@ -11,7 +11,7 @@ Conventions, the same in every table:
 - Every index and constraint is named explicitly, so the handwritten migration and this metadata agree
   on both SQLite and PostgreSQL.
 
-The migration in ``migrations/versions/0001_initial.py`` must be kept in step with this file; the test
+The migrations in ``migrations/versions/`` must be kept in step with this file; the test
 ``tests/db/test_migrations.py`` fails when they differ.
 """
 
@@ -25,13 +25,16 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ArtifactKind",
     "Build",
+    "BuildArtifact",
     "BuildEvent",
     "BuildLogLine",
     "BuildStatus",
     "BuildStep",
     "Enclave",
     "EventKind",
+    "LayerBlob",
     "LogStream",
     "RejectedEvent",
     "RunnerHeartbeat",
@@ -98,6 +101,14 @@ class EventKind(enum.StrEnum):
     RESULT = "result"
 
 
+class ArtifactKind(enum.StrEnum):
+    """What a ``build_artifacts`` row describes: a blob the runner stored on Walrus for a build."""
+
+    IMAGE_INDEX = "image_index"
+    LOG = "log"
+    KUBERNETES = "kubernetes"
+
+
 class LogStream(enum.StrEnum):
     """Origin of a build log line: the build's own output, or a line the runner wrote about it."""
 
@@ -125,6 +136,7 @@ OBJECT_ID = sa.String(66)
 SHA256_HEX = sa.String(64)
 TX_DIGEST = sa.String(64)
 BLOB_ID = sa.String(128)
+OCI_DIGEST = sa.String(71)  # "sha256:" + 64 hex digits
 
 
 class Build(SQLModel, table=True):
@@ -284,4 +296,49 @@ class RejectedEvent(SQLModel, table=True):
     event_type: str = Field(sa_type=sa.Text, nullable=False)
     raw_bcs: bytes = Field(sa_type=sa.LargeBinary, nullable=False)
     reason: str = Field(sa_type=sa.Text, nullable=False)
+    created_at_ms: int = Field(default_factory=now_ms, sa_type=sa.BigInteger, nullable=False)
+
+
+class LayerBlob(SQLModel, table=True):
+    """An image layer already stored on Walrus, by diff id: the runner's layer cache across builds.
+
+    ``chunks`` lists the Walrus blobs whose concatenation is the compressed layer, in order, each as
+    ``{"blobId", "size", "sha256"}`` (the image index's chunk format).
+    """
+
+    __tablename__ = "layer_blobs"
+
+    diff_id: str = Field(sa_column=sa.Column(OCI_DIGEST, primary_key=True))
+    digest: str = Field(sa_type=OCI_DIGEST, nullable=False)  # of the compressed layer
+    media_type: str = Field(sa_type=sa.String(128), nullable=False)
+    size: int = Field(sa_type=sa.BigInteger, nullable=False)  # of the compressed layer
+    tar_size: int = Field(sa_type=sa.BigInteger, nullable=False)  # of the uncompressed layer tar
+    chunks: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    stored_at_ms: int = Field(sa_type=sa.BigInteger, nullable=False)
+    used_at_ms: int = Field(sa_type=sa.BigInteger, nullable=False)
+
+
+class BuildArtifact(SQLModel, table=True):
+    """A blob the runner stored on Walrus for a build: the image index, the log, the Kubernetes manifest.
+
+    The chain records the image index and log blob ids with the result; the Kubernetes manifest is not
+    signed, so this row is where its blob id (and, being small, its text) is found. ``blob_id`` is empty
+    when storing failed (a failed build's log while Walrus was down).
+    """
+
+    __tablename__ = "build_artifacts"
+
+    build_id: str = Field(
+        sa_column=sa.Column(
+            OBJECT_ID,
+            sa.ForeignKey("builds.request_id", name="fk_build_artifacts_build_id"),
+            primary_key=True,
+        )
+    )
+    kind: ArtifactKind = Field(sa_column=sa.Column(_enum_type(ArtifactKind), primary_key=True))
+    blob_id: str = Field(sa_type=BLOB_ID, nullable=False)
+    sha256: str = Field(sa_type=SHA256_HEX, nullable=False)
+    size: int = Field(sa_type=sa.BigInteger, nullable=False)
+    media_type: str = Field(sa_type=sa.String(128), nullable=False)
+    content: str | None = Field(default=None, sa_type=sa.Text)
     created_at_ms: int = Field(default_factory=now_ms, sa_type=sa.BigInteger, nullable=False)

@@ -26,7 +26,10 @@ DAAS_TABLES = {
     "enclaves",
     "runner_heartbeats",
     "rejected_events",
+    "layer_blobs",
+    "build_artifacts",
 }
+HEAD = "0002"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -47,8 +50,8 @@ def bare_engine(db_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def test_head_is_the_first_revision() -> None:
-    assert migrate.head() == "0001"
+def test_head_is_the_newest_revision() -> None:
+    assert migrate.head() == HEAD
 
 
 def test_migration_scripts_ship_with_the_package() -> None:
@@ -65,7 +68,7 @@ def test_up_down_up(bare_engine: sa.Engine) -> None:
     assert _tables(bare_engine) == set()
 
     migrate.upgrade(bare_engine)
-    assert migrate.current(bare_engine) == "0001"
+    assert migrate.current(bare_engine) == HEAD
     assert _tables(bare_engine) == DAAS_TABLES | {"alembic_version"}
 
     migrate.downgrade(bare_engine, "base")
@@ -73,14 +76,14 @@ def test_up_down_up(bare_engine: sa.Engine) -> None:
     assert _tables(bare_engine) <= {"alembic_version"}
 
     migrate.upgrade(bare_engine)
-    assert migrate.current(bare_engine) == "0001"
+    assert migrate.current(bare_engine) == HEAD
     assert _schema_diff(bare_engine, metadata) == []
 
 
 def test_upgrade_accepts_a_url_and_is_idempotent(db_url: str, bare_engine: sa.Engine) -> None:
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0001"
+    assert migrate.current(db_url) == HEAD
     assert _tables(bare_engine) >= DAAS_TABLES
 
 
