@@ -22,7 +22,7 @@ the publisher's 10 MiB cap. Output is JSON on stdout:
 
     .venv/bin/python bench/pipeline.py [--rounds N] [--big-mb M]
 
-Needs a Docker engine and the `daas-test-base:latest` image (the test fixture `base_image` creates it).
+Needs a Docker engine and the `daas-base:latest` image (the test fixture `base_image` creates it).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ from emulator.sui.testing import DevChain, dev_chain, dev_signer  # noqa: E402
 from indexer.service import Indexer  # noqa: E402
 from runner.service import RunnerService, open_runner  # noqa: E402
 
-BASE_IMAGE = "daas-test-base:latest"
+BASE_IMAGE = "daas-base:latest"
 CAP = 10 * MIB
 LIMITS = BuildLimits(memory_bytes=1024 * MIB, cpus=2.0, timeout_s=600, nocache=True)
 FEE = 10_000_000

@@ -19,12 +19,19 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     from daas.cli import (  # noqa: F401 - registers commands
+        api_cmd,
         config_cmd,
         db_cmd,
         dev_cmd,
         emulator_cmd,
+        enclave_cmd,
         indexer_cmd,
+        keys_cmd,
+        pull_cmd,
         runner_cmd,
+        submit_cmd,
+        verify_cmd,
+        watch_cmd,
     )
     from daas.cli.output import error_console
 

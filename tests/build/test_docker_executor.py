@@ -1,6 +1,6 @@
 """`DockerBuildExecutor` against the real engine: live logs, arguments, and each limit as a typed failure.
 
-Every test builds `FROM daas-test-base:latest` (busybox, imported locally: no registry). Network probes only ever
+Every test builds `FROM daas-base:latest` (busybox, imported locally: no registry). Network probes only ever
 target a listener of ours on 127.0.0.1.
 """
 
@@ -267,7 +267,7 @@ async def test_unsupported_platform(
             BuildFailureCode.BUILD_STEP_FAILED,
         ),
         (
-            {"Dockerfile": "FROM daas-test-base:latest\nCOPY missing /\n"},
+            {"Dockerfile": "FROM daas-base:latest\nCOPY missing /\n"},
             "Dockerfile",
             BuildFailureCode.BUILD_STEP_FAILED,
         ),

@@ -1,6 +1,6 @@
 """Real Docker builds through the SDK, from the locally imported base image, with no network.
 
-These pin what the runner relies on: the classic builder builds `FROM daas-test-base:latest`
+These pin what the runner relies on: the classic builder builds `FROM daas-base:latest`
 without a registry, RUN steps execute, and `network_mode="none"` leaves RUN steps with no network.
 The network probe only ever targets 127.0.0.1 on this machine: with `network_mode="host"` the
 probe reaches a listener of ours (so the probe itself is known to work), with "none" it cannot.

@@ -2,7 +2,7 @@
 
     async with running_stack(engine, tmp_path) as stack:
         async with stack.runner() as service:
-            request_id = await stack.request({"Dockerfile": "FROM daas-test-base:latest\\n"})
+            request_id = await stack.request({"Dockerfile": "FROM daas-base:latest\\n"})
             build = await stack.wait_final(request_id)
 
 Everything talks over loopback exactly as in production: the indexer moves chain events into the database
@@ -59,7 +59,7 @@ from runner.service import RunnerOptions, RunnerService, open_runner
 
 FEE = 10_000_000
 CAP = 256 * 1024  # a small publisher cap, so images are stored in many chunks
-BASE_IMAGE = "daas-test-base:latest"
+BASE_IMAGE = "daas-base:latest"
 FAST_WALRUS = RetryPolicy(retries=10, base_delay_s=0.01, max_delay_s=0.1)
 FAST_INGESTION = IngestionConfig(reconnect_initial_s=0.01, reconnect_max_s=0.05)
 PROJECT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,232 @@
+"""Pydantic models of every JSON body the API returns; they are the OpenAPI document's schemas.
+
+Conventions follow the database: times are epoch milliseconds (UTC), object ids are `0x` + 64 hex digits,
+image digests are OCI digests (`sha256:<hex>`), other sha256 values are plain lower-case hex.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daas.db.models import BuildStatus, BuildStep, EventKind
+
+__all__ = [
+    "ApiConfig",
+    "BuildDetail",
+    "BuildLinks",
+    "BuildPage",
+    "BuildResult",
+    "BuildSpec",
+    "BuildSummary",
+    "EventData",
+    "Health",
+    "HealthCheck",
+    "OciError",
+    "OciErrors",
+    "Problem",
+    "StepTiming",
+]
+
+_REQUEST_ID = "0x8f9d6a0b6f1e0c7b3c1d5e7f9a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b"
+_ADDRESS = "0x5a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef"
+_BLOB_ID = "M4hsZGQ1oCktdzegB6HnI6Mi28S2nqOPHxK-W7_4BUk"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(_Model):
+    """An error, as RFC 9457 problem details (`application/problem+json`)."""
+
+    type: str = Field(
+        "about:blank",
+        description="URI naming the kind of problem; `about:blank` means the HTTP status says it all",
+        examples=["https://daas.dev/problems/not-found"],
+    )
+    title: str = Field(description="short summary of the kind of problem", examples=["Not Found"])
+    status: int = Field(description="the HTTP status code", examples=[404])
+    detail: str = Field(
+        description="what went wrong in this request, for a human",
+        examples=[f"build {_REQUEST_ID} does not exist"],
+    )
+    instance: str = Field(description="the request path", examples=[f"/v1/builds/{_REQUEST_ID}"])
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="for invalid parameters: one entry per parameter (`loc`, `msg`)"
+    )
+
+
+class OciError(_Model):
+    """One error of the OCI distribution specification."""
+
+    code: str = Field(
+        description="MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN, NAME_INVALID, DIGEST_INVALID, "
+        "UNSUPPORTED or UNAVAILABLE",
+        examples=["MANIFEST_UNKNOWN"],
+    )
+    message: str = Field(examples=["manifest unknown to the registry"])
+    detail: dict[str, Any] | None = None
+
+
+class OciErrors(_Model):
+    """The error body of every failed `/v2` request."""
+
+    errors: list[OciError]
+
+
+class BuildSpec(_Model):
+    """What was asked for on chain (`builds::BuildSpec`) and its digest."""
+
+    source_blob_id: str = Field(
+        description="Walrus blob id of the source bundle", examples=[_BLOB_ID]
+    )
+    source_sha256: str = Field(description="sha256 of the bundle bytes (hex)")
+    dockerfile_path: str = Field(examples=["Dockerfile"])
+    platform: str = Field(examples=["linux/amd64"])
+    spec_digest: str = Field(description="sha256(bcs(BuildSpec)), computed on chain (hex)")
+    source_url: str = Field(description="where an aggregator serves the bundle")
+
+
+class StepTiming(_Model):
+    """One runner step of one attempt, from the build's step events."""
+
+    step: BuildStep
+    attempt: int | None = Field(None, description="the runner attempt (from 1)")
+    started_at_ms: int = Field(description="when the runner entered the step")
+    ended_at_ms: int | None = Field(None, description="when it left the step; null while running")
+    duration_ms: int | None = None
+    ok: bool | None = Field(None, description="false when the step failed; null while running")
+    error: str | None = Field(None, description="why the step failed")
+
+
+class BuildResult(_Model):
+    """The result the enclave signed and posted on chain, with links to check it."""
+
+    succeeded: bool
+    enclave_id: str | None = Field(None, description="the enclave that signed")
+    image_digest: str | None = Field(
+        None, description="OCI digest of the image manifest", examples=["sha256:" + "ab" * 32]
+    )
+    image_index_blob_id: str | None = Field(
+        None, description="Walrus blob id of the image index", examples=[_BLOB_ID]
+    )
+    image_reference: str | None = Field(
+        None,
+        description="`docker pull` reference through this API's registry",
+        examples=[f"api.example.com/daas/{_REQUEST_ID}@sha256:" + "ab" * 32],
+    )
+    log_digest: str | None = Field(None, description="sha256 of the stored log (hex)")
+    log_blob_id: str | None = None
+    error_code: int | None = Field(None, description="on failure: 100-199 requester, 200-299 ours")
+    error_message: str | None = None
+    timestamp_ms: int | None = Field(None, description="the signed timestamp")
+    tx_digest: str | None = Field(None, description="the transaction that posted the result")
+    checkpoint: int | None = None
+    explorer_tx_url: str | None = None
+    explorer_enclave_url: str | None = None
+    image_index_url: str | None = Field(None, description="the image index on a Walrus aggregator")
+    log_url: str | None = Field(None, description="the stored log on a Walrus aggregator")
+
+
+class BuildLinks(_Model):
+    """Where to find more about a build."""
+
+    self: str = Field(examples=[f"/v1/builds/{_REQUEST_ID}"])
+    events: str = Field(description="SSE stream of this build's events")
+    logs: str = Field(description="the log as plain text")
+    kubernetes: str | None = Field(None, description="a Deployment for the image, once built")
+    explorer: str = Field(description="the BuildRequest object on a block explorer")
+
+
+class BuildSummary(_Model):
+    """A build as listed."""
+
+    request_id: str = Field(description="the BuildRequest object id", examples=[_REQUEST_ID])
+    requester: str = Field(examples=[_ADDRESS])
+    status: BuildStatus = Field(description="on-chain status")
+    step: BuildStep | None = Field(description="the runner's step")
+    platform: str = Field(examples=["linux/amd64"])
+    fee: int = Field(description="fee escrowed at request, in MIST")
+    created_at_ms: int = Field(description="on-chain request time")
+    deadline_ms: int = Field(description="after this, the requester may cancel")
+    updated_at_ms: int
+    links: BuildLinks
+
+
+class BuildDetail(BuildSummary):
+    """A build in full: spec, progress, step timings and the posted result."""
+
+    spec: BuildSpec
+    attempts: int = Field(description="runner attempts started so far")
+    request_tx_digest: str | None = None
+    request_checkpoint: int | None = None
+    explorer_request_tx_url: str | None = None
+    steps: list[StepTiming] = Field(description="runner steps in order, from the step events")
+    result: BuildResult | None = Field(None, description="null until the build is settled on chain")
+
+
+class BuildPage(_Model):
+    """One page of builds, newest first."""
+
+    items: list[BuildSummary]
+    next: str | None = Field(
+        None,
+        description="URL of the next page (same filters); null on the last page",
+        examples=["/v1/builds?limit=50&cursor=MTcwMDAwMDAwMDAwMC4weGFi"],
+    )
+
+
+class EventData(_Model):
+    """The JSON `data:` of every SSE event; `id:` repeats `id` and `event:` repeats `kind`."""
+
+    id: int = Field(description="global, increasing event id: resume with Last-Event-ID")
+    build_id: str = Field(examples=[_REQUEST_ID])
+    kind: EventKind
+    created_at_ms: int
+    final: bool = Field(description="true on the build's last event (a final on-chain status)")
+    payload: dict[str, Any] = Field(
+        description="kind-specific: status (`status`, `tx_digest`, ...), step (`step`), "
+        "log (lines), result (digests and blob ids)"
+    )
+
+
+class ApiConfig(_Model):
+    """What a front end needs to talk to the chain, Walrus and this API."""
+
+    network: str = Field(examples=["testnet"])
+    chain_id: str | None = None
+    package_id: str | None = None
+    registry_id: str | None = Field(None, description="the shared `builds::Registry` object")
+    enclave_config_id: str | None = None
+    explorer_object_url: str = Field(
+        description="template with `{id}`", examples=["https://suiscan.xyz/testnet/object/{id}"]
+    )
+    explorer_tx_url: str = Field(
+        description="template with `{digest}`", examples=["https://suiscan.xyz/testnet/tx/{digest}"]
+    )
+    walrus_aggregator_url: str
+    walrus_publisher_url: str | None = None
+    registry_host: str = Field(
+        description="host[:port] for `docker pull`", examples=["api.example.com"]
+    )
+    public_url: str | None = None
+
+
+class HealthCheck(_Model):
+    """One part of the health verdict."""
+
+    ok: bool
+    detail: str
+    value: float | None = Field(None, description="the measured value (seconds, for ages and lags)")
+    threshold: float | None = None
+
+
+class Health(_Model):
+    """Whether this API can serve: database, indexer progress, runners."""
+
+    status: Literal["ok", "unhealthy"]
+    checks: dict[str, HealthCheck] = Field(
+        description="`database`, `indexer` (watermark lag), `runner` (heartbeat age)"
+    )

@@ -1,0 +1,31 @@
+"""`/v1/config`: the network, our objects on it, explorer and Walrus URLs: what a front end needs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SettingsDep, registry_host
+from api.models import ApiConfig
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+
+@router.get("/config", summary="Public configuration for clients")
+async def get_config(settings: SettingsDep) -> ApiConfig:
+    """Explorer URLs are templates: replace `{id}` with an object id, `{digest}` with a transaction
+    digest."""
+    return ApiConfig(
+        network=settings.network.value,
+        chain_id=settings.expected_chain_id,
+        package_id=settings.chain.package_id,
+        registry_id=settings.chain.registry_id,
+        enclave_config_id=settings.chain.enclave_config_id,
+        explorer_object_url=settings.preset.explorer_object_url,
+        explorer_tx_url=settings.preset.explorer_tx_url,
+        walrus_aggregator_url=settings.walrus_aggregator_url,
+        walrus_publisher_url=settings.walrus_publisher_url,
+        registry_host=registry_host(settings),
+        public_url=settings.api.public_url,
+    )
