@@ -27,9 +27,11 @@ def main() -> None:
         enclave_cmd,
         indexer_cmd,
         keys_cmd,
+        publish_cmd,
         pull_cmd,
         runner_cmd,
         submit_cmd,
+        up_cmd,
         verify_cmd,
         watch_cmd,
     )

@@ -18,7 +18,6 @@ import dataclasses
 import json
 import logging
 import signal
-import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,8 @@ from daas.chain.codecs import RegistryObject
 from daas.chain.keys import SuiSigner, write_keystore
 from daas.chain.transactions import DaasPackage, TransactionSubmitter
 from daas.config import Settings, load_settings
-from daas.db import migrate
-from daas.db.engine import create_engine_for
-from daas.db.notify import Wakeup
 from daas.errors import DaasError
+from daas.services import listen, serve_services
 
 log = logging.getLogger("daas.dev")
 
@@ -76,23 +73,6 @@ def _dev_key(path: Path) -> SuiSigner:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_keystore(path, [signer])
     return signer
-
-
-def _free_port(port: int) -> int:
-    if port:
-        return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _listen(port: int) -> socket.socket:
-    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then (else ~40 ms stalls).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(512)
-    return sock
 
 
 def _toml_value(value: Any) -> str:
@@ -155,16 +135,10 @@ async def run_dev(
     `then`, if given, runs as one more task of the stack once it is ready (the `--demo` flow).
     """
     import docker
-    import uvicorn
 
-    from api.app import create_app
     from daas.build.base_image import ensure_base_image
-    from daas.walrus import WalrusClient
     from emulator.sui.standin import SuiStandIn
     from emulator.walrus.server import serve_walrus
-    from indexer.grpc_source import GrpcCheckpointSource
-    from indexer.service import Indexer
-    from runner.service import open_runner
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -199,7 +173,10 @@ async def run_dev(
         walrus = await stack.enter_async_context(
             serve_walrus(port=options.walrus_port, storage_dir=data / "walrus")
         )
-        api_port = _free_port(options.api_port)
+        # Bound now, served later: the port is known (and held) before config.toml names it.
+        api_sock = listen("127.0.0.1", options.api_port)
+        stack.callback(api_sock.close)
+        api_port = int(api_sock.getsockname()[1])
         api_url = f"http://127.0.0.1:{api_port}"
         database_url = f"sqlite:///{data / 'daas.db'}"
         chain = {
@@ -234,21 +211,6 @@ async def run_dev(
         )
         await _dev_enclave(service_settings, admin, standin.admin_cap_id)
 
-        engine = create_engine_for(database_url)
-        stack.callback(engine.dispose)
-        await asyncio.to_thread(migrate.upgrade, engine)
-        changes = Wakeup()
-        source = GrpcCheckpointSource.from_settings(service_settings)
-        stack.callback(source.close)
-        indexer = Indexer(service_settings, engine=engine, source=source, wakeup=changes)
-        runner = await stack.enter_async_context(
-            open_runner(service_settings, engine=engine, changes=changes)
-        )
-        store = await stack.enter_async_context(WalrusClient.from_settings(service_settings))
-        app = create_app(service_settings, engine=engine, blob_store=store, notifier=changes)
-        sock = _listen(api_port)
-        stack.callback(sock.close)
-        api = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False))
         endpoints = DevEndpoints(
             api_url=api_url,
             grpc_url=grpc_url,
@@ -262,18 +224,10 @@ async def run_dev(
             user_address=user.address,
             admin_address=admin.address,
         )
-        # One task group: a service that fails takes the others down with it (and its error out).
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(indexer.run(stop), name="indexer")
-            tg.create_task(runner.run(), name="runner")
-            tg.create_task(api.serve(sockets=[sock]), name="api")
-            await runner.started.wait()
-            while not api.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.02)
-            on_ready(endpoints)
-            if then is not None:
-                tg.create_task(then(endpoints), name="then")
-            await stop.wait()
-            log.info("stopping the dev stack")
-            runner.request_stop(now=True)
-            api.should_exit = True
+        await serve_services(
+            service_settings,
+            stop=stop,
+            sock=api_sock,
+            on_ready=lambda _url: on_ready(endpoints),
+            then=(lambda: then(endpoints)) if then is not None else None,
+        )
