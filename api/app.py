@@ -28,8 +28,9 @@ from api.images import ImageSource
 from api.metrics import ApiMetrics
 from api.middleware import MetricsMiddleware
 from api.models import EventData, OciErrors, Problem
-from api.routes import builds, config, events, metrics, registry
+from api.routes import builds, config, events, metrics, registry, requests
 from api.routes import health as health_routes
+from daas.chain.ports import ChainWriter
 from daas.config import Settings
 from daas.db import notify
 from daas.db.engine import create_engine_for
@@ -64,13 +65,15 @@ def create_app(
     notifier: notify.Wakeup | None = None,
     health: HealthPolicy | None = None,
     cross_process_events: bool = True,
+    chain: ChainWriter | None = None,
 ) -> FastAPI:
     """The API for `settings`.
 
     `engine` and `blob_store` are shared with the caller when given (the caller closes them); otherwise the
     lifespan creates them from the settings. `notifier` is the in-process `Wakeup` of writers in the same
     process (`daas dev`); events from other processes arrive through the database's own listener
-    (LISTEN/NOTIFY or polling), which `cross_process_events=False` switches off.
+    (LISTEN/NOTIFY or polling), which `cross_process_events=False` switches off. `chain` is the Sui client
+    of `/v1/requests` (shared, not closed); without it one is created from the settings on first use.
     """
     metrics_ = ApiMetrics()
     policy = health or HealthPolicy(max_heartbeat_age_s=max(60.0, settings.runner.lease_s * 2.0))
@@ -87,6 +90,9 @@ def create_app(
                 client = WalrusClient.from_settings(settings)
                 stack.push_async_callback(client.aclose)
                 store = client
+            chain_access = requests.ChainAccess(settings, chain)
+            stack.push_async_callback(chain_access.aclose)
+            app.state.daas_chain = chain_access
             feed = EventFeed(
                 db,
                 capacity=settings.api.sse_client_buffer,
@@ -125,10 +131,12 @@ def create_app(
             {"name": "builds", "description": "Builds, results, logs, Kubernetes manifests"},
             {"name": "events", "description": "Server-Sent Events: live build events, resumable"},
             {"name": "registry", "description": "Read-only OCI distribution API (docker pull)"},
+            {"name": "requests", "description": "Request a build with the user's wallet signing"},
             {"name": "operations", "description": "Configuration, health and metrics"},
         ],
     )
     errors.install(app)
+    requests.install(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics_)
     if settings.api.cors_origins:
         app.add_middleware(
@@ -139,7 +147,7 @@ def create_app(
             expose_headers=["Link", "X-Next-Line", "Docker-Content-Digest"],
             max_age=600,
         )
-    for module in (builds, events, registry, config, health_routes, metrics):
+    for module in (builds, events, registry, requests, config, health_routes, metrics):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

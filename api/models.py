@@ -230,3 +230,112 @@ class Health(_Model):
     checks: dict[str, HealthCheck] = Field(
         description="`database`, `indexer` (watermark lag), `runner` (heartbeat age)"
     )
+
+
+# --- the browser's request flow: prepare an unsigned request_build, execute it once signed ---------------
+
+_TX_DIGEST = "8kCzqqC2Q2uWq3F3tDDw3zkz9Fqk9xzWz9c3QxqvJ5Yt"
+
+
+class PrepareBuildRequest(_Model):
+    """What the user wants built; the API turns it into an unsigned `request_build` transaction."""
+
+    sender: str = Field(
+        pattern=r"^0[xX][0-9a-fA-F]{1,64}$",
+        description="the wallet's Sui address: it signs, pays the fee and gas, and owns the request",
+        examples=[_ADDRESS],
+    )
+    source_blob_id: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+        description="Walrus blob id of the build context bundle (43 characters, URL-safe base64)",
+        examples=[_BLOB_ID],
+    )
+    source_sha256: str = Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="sha256 of the bundle's bytes, hex",
+        examples=["11" * 32],
+    )
+    dockerfile_path: str = Field(
+        "Dockerfile", min_length=1, max_length=256, description="inside the bundle (≤ 256 bytes)"
+    )
+    platform: str = Field("linux/amd64", min_length=1, max_length=32, description="≤ 32 bytes")
+    fee: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=2**64 - 1,
+        description="MIST escrowed for the runner; at least the registry's `min_fee` (its default)",
+        examples=[10_000_000],
+    )
+
+
+class BundleSummary(_Model):
+    blob_id: str = Field(examples=[_BLOB_ID])
+    sha256: str = Field(description="hex", examples=["11" * 32])
+    dockerfile: str = Field(examples=["Dockerfile"])
+    platform: str = Field(examples=["linux/amd64"])
+
+
+class TransactionSummary(_Model):
+    """What the wallet asks the user to sign, in words."""
+
+    function: str = Field(examples=["daas::builds::request_build"])
+    fee: int = Field(description="MIST paid into escrow for the build")
+    gas_budget: int = Field(description="at most this many MIST of gas")
+    gas_price: int = Field(description="MIST per gas unit (the reference gas price)")
+    gas_coins: list[str] = Field(
+        description="the sender's coins paying fee and gas (merged if several)"
+    )
+    bundle: BundleSummary
+    registry_id: str
+    package_id: str
+
+
+class PreparedTransaction(_Model):
+    """An unsigned transaction for the wallet: sign `tx_bytes`, then POST it to `/v1/requests/execute`."""
+
+    tx_bytes: str = Field(description="base64 of `bcs(TransactionData)`")
+    digest: str = Field(description="the transaction digest (base58)", examples=[_TX_DIGEST])
+    sender: str = Field(examples=[_ADDRESS])
+    summary: TransactionSummary
+
+
+class ExecuteBuildRequest(_Model):
+    """A prepared transaction and the wallet's signature over it."""
+
+    tx_bytes: str = Field(
+        min_length=1, description="base64, exactly as `/v1/requests/prepare` returned"
+    )
+    signature: str = Field(
+        min_length=1,
+        description="the sender's Sui user signature, base64 (`flag ‖ signature ‖ key`)",
+    )
+
+
+class ExecutedRequest(_Model):
+    """An executed `request_build`: the build is requested on chain."""
+
+    digest: str = Field(description="the transaction digest (base58)", examples=[_TX_DIGEST])
+    request_id: str = Field(description="the new BuildRequest object id", examples=[_REQUEST_ID])
+    status: BuildStatus = Field(description="always `pending` for a new request")
+    checkpoint: int | None = Field(None, description="the checkpoint, if the node already knows it")
+    explorer_tx_url: str
+    explorer_request_url: str
+
+
+class RequestProblem(Problem):
+    """Problem details of the request flow, with the facts a front end shows (set when they apply)."""
+
+    needed: int | None = Field(
+        None, description="insufficient balance: MIST needed (fee + gas budget)"
+    )
+    available: int | None = Field(
+        None, description="insufficient balance: MIST the sender's coins hold"
+    )
+    min_fee: int | None = Field(None, description="fee too low: the registry's minimum, MIST")
+    setting: str | None = Field(None, description="configuration missing: the setting's name")
+    module: str | None = Field(None, description="Move abort: the module")
+    function: str | None = Field(None, description="Move abort: the function")
+    abort_code: int | None = Field(None, description="Move abort: the code (docs/protocol.md)")
+    abort_name: str | None = Field(None, description="Move abort: the constant, e.g. `EPaused`")
+    digest: str | None = Field(None, description="the transaction concerned, if any")

@@ -25,11 +25,16 @@ ENDLESS = {"Dockerfile": dockerfile("RUN echo started && sleep 1000")}
 
 
 def build_containers(client: docker.DockerClient) -> list[str]:
-    """Containers of classic-builder steps (no network) still on the engine."""
+    """Containers of this module's endless build step still on the engine.
+
+    Matched by the step's command, not by "any container without network": other builds may share the
+    engine (a developer's second test run, a benchmark) and must not make this check fail.
+    """
     return [
         c.id
         for c in client.containers.list(all=True)
         if c.attrs["HostConfig"].get("NetworkMode") == "none"
+        and "echo started && sleep 1000" in " ".join(c.attrs["Config"].get("Cmd") or [])
     ]
 
 
