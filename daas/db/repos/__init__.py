@@ -11,6 +11,28 @@ rows and its watermark in one transaction. Use them module-qualified, then commi
 
 from __future__ import annotations
 
-from daas.db.repos import builds, enclaves, events, heartbeats, logs, rejected, watermarks
+from daas.db.repos import (
+    artifacts,
+    builds,
+    enclaves,
+    events,
+    heartbeats,
+    layers,
+    leases,
+    logs,
+    rejected,
+    watermarks,
+)
 
-__all__ = ["builds", "enclaves", "events", "heartbeats", "logs", "rejected", "watermarks"]
+__all__ = [
+    "artifacts",
+    "builds",
+    "enclaves",
+    "events",
+    "heartbeats",
+    "layers",
+    "leases",
+    "logs",
+    "rejected",
+    "watermarks",
+]
