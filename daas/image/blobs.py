@@ -33,7 +33,10 @@ __all__ = [
 async def store_chunk(store: BlobStore, data: bytes) -> ChunkRef:
     """One Walrus blob (`data` must fit the publisher's cap)."""
     stored = await store.store(data)
-    return ChunkRef(stored.blob_id, len(data), hashlib.sha256(data).hexdigest())
+    # The store hashed `data` itself (`StoredBlob.sha256`): hashing it again would cost a pass over every layer.
+    if stored.size != len(data) or len(stored.sha256) != 32:
+        return ChunkRef(stored.blob_id, len(data), hashlib.sha256(data).hexdigest())
+    return ChunkRef(stored.blob_id, len(data), stored.sha256.hex())
 
 
 async def store_blob(

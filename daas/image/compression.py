@@ -74,11 +74,24 @@ class DeterministicGzip:
     def feed(self, data: bytes) -> list[bytes]:
         """Take more input; returns the output that is ready (possibly none)."""
         out = self._start()
-        self._partial += data
-        while len(self._partial) >= BLOCK_BYTES:
-            block = bytes(self._partial[:BLOCK_BYTES])
-            del self._partial[:BLOCK_BYTES]
+        view = memoryview(data)
+        if self._partial:  # complete the pending block first
+            taken = BLOCK_BYTES - len(self._partial)
+            self._partial += view[:taken]
+            view = view[taken:]
+            if len(self._partial) < BLOCK_BYTES:
+                return out
+            block = bytes(self._partial)
+            self._partial.clear()
             out.extend(self._submit(block))
+        # Whole blocks straight from the input: one copy each (none when `data` is exactly one block).
+        while len(view) >= BLOCK_BYTES:
+            piece = view[:BLOCK_BYTES]
+            whole = isinstance(data, bytes) and len(piece) == len(data)
+            out.extend(self._submit(data if whole else bytes(piece)))
+            view = view[BLOCK_BYTES:]
+        if view:
+            self._partial += view
         return out
 
     def finish(self) -> list[bytes]:

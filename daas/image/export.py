@@ -374,7 +374,8 @@ class _LayerUpload:
         self.wanted = False
         self._chunk_bytes = chunk_bytes
         self._send = send
-        self._buffer = bytearray()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
         self._number = 0
 
     def write(self, data: bytes) -> None:
@@ -384,7 +385,8 @@ class _LayerUpload:
         try:
             self._add(self.gzip.finish())
             if self._buffer:
-                self._emit(bytes(self._buffer))
+                self._emit(b"".join(self._buffer))
+                self._buffer.clear()
             self.diff_id, self.wanted = diff_id, wanted
         finally:
             self._close()
@@ -394,11 +396,19 @@ class _LayerUpload:
         self._close()
 
     def _add(self, pieces: list[bytes]) -> None:
+        # Pieces are kept as they are and joined once per chunk (one copy of the layer's compressed bytes).
         for piece in pieces:
-            self._buffer += piece
-            while len(self._buffer) >= self._chunk_bytes:
-                self._emit(bytes(self._buffer[: self._chunk_bytes]))
-                del self._buffer[: self._chunk_bytes]
+            view = memoryview(piece)
+            while view:
+                room = self._chunk_bytes - self._buffered
+                part = view[:room]
+                self._buffer.append(piece if len(part) == len(piece) else bytes(part))
+                self._buffered += len(part)
+                view = view[room:]
+                if self._buffered == self._chunk_bytes:
+                    self._emit(b"".join(self._buffer))
+                    self._buffer.clear()
+                    self._buffered = 0
 
     def _emit(self, chunk: bytes) -> None:
         # Waits while every uploader is busy: memory stays at a few chunks.
