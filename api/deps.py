@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -92,6 +91,4 @@ MetricsDep = Annotated[ApiMetrics, Depends(_metrics)]
 
 def registry_host(settings: Settings) -> str:
     """host[:port] under which `docker pull` reaches this API's `/v2` (from `api.public_url` if set)."""
-    if settings.api.public_url:
-        return urlsplit(settings.api.public_url).netloc
-    return f"{settings.api.host}:{settings.api.port}"
+    return settings.registry_host

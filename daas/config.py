@@ -338,6 +338,13 @@ class Settings(BaseSettings):
     def work_dir(self) -> Path:
         return (self.runner.work_dir or self.data_dir / "work").expanduser()
 
+    @property
+    def registry_host(self) -> str:
+        """`host:port` under which `docker pull` and Kubernetes reach the API's `/v2` registry."""
+        if self.api.public_url:
+            return urlsplit(self.api.public_url).netloc
+        return f"{self.api.host}:{self.api.port}"
+
     def explorer_object_url(self, object_id: str) -> str:
         return self.preset.explorer_object_url.format(id=object_id, rpc=self._rpc_param)
 

@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from daas.bundle import BundleConfig
 from daas.config import Settings
@@ -59,9 +58,7 @@ class StoredArtifact:
 
 def registry_host(settings: Settings) -> str:
     """`host:port` of our API's registry, as Kubernetes will reach it."""
-    if settings.api.public_url:
-        return urlsplit(settings.api.public_url).netloc
-    return f"{settings.api.host}:{settings.api.port}"
+    return settings.registry_host
 
 
 def kubernetes_yaml(
