@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import subprocess
 import tarfile
@@ -27,6 +28,7 @@ __all__ = [
     "LOCAL_BASE_IMAGE",
     "busybox_applets",
     "ensure_base_image",
+    "ensure_local_base_image",
     "is_static_elf",
     "rootfs_tar",
 ]
@@ -152,3 +154,20 @@ def ensure_base_image(
             f"docker import of {name} did not produce the expected image",
         )
     return name
+
+
+def ensure_local_base_image(docker_url: str | None = None, name: str = LOCAL_BASE_IMAGE) -> str:
+    """`ensure_base_image` on the engine at `docker_url` (default: DOCKER_HOST or the local socket)."""
+    try:
+        client = docker.DockerClient(base_url=docker_url) if docker_url else docker.from_env()
+    except DockerException as exc:
+        where = docker_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        raise InfrastructureFault(
+            BuildFailureCode.DOCKER_UNAVAILABLE,
+            f"no Docker engine answers at {where}: start one "
+            "(scripts/dev does: dockerd --iptables=false --bridge=none)",
+        ) from exc
+    try:
+        return ensure_base_image(client, name)
+    finally:
+        client.close()

@@ -134,9 +134,7 @@ async def run_dev(
 
     `then`, if given, runs as one more task of the stack once it is ready (the `--demo` flow).
     """
-    import docker
-
-    from daas.build.base_image import ensure_base_image
+    from daas.build.base_image import ensure_local_base_image
     from emulator.sui.standin import SuiStandIn
     from emulator.walrus.server import serve_walrus
 
@@ -153,11 +151,7 @@ async def run_dev(
     user = _dev_key(keys / "user.keystore")
 
     # The base image examples build from; made from this machine's busybox-static, no registry.
-    client = docker.from_env()
-    try:
-        await asyncio.to_thread(ensure_base_image, client)
-    finally:
-        client.close()
+    await asyncio.to_thread(ensure_local_base_image)
 
     funds = DEV_FUNDS_SUI * MIST_PER_SUI
     standin = SuiStandIn(

@@ -129,3 +129,18 @@ def test_submit_watch_verify_pull_and_tamper(
     tampered = cli(config, "--json", "verify", request_id)
     failed = [c["name"] for c in json.loads(tampered.stdout)["checks"] if not c["ok"]]
     assert tampered.returncode != 0 and any(name.startswith("image.layer") for name in failed)
+
+
+def test_dev_without_a_docker_engine_says_how_to_start_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAAS_")}
+    env["DOCKER_HOST"] = f"unix://{tmp_path / 'no-docker.sock'}"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "daas.cli", "dev", "--data-dir", str(tmp_path / "dev"),
+            "--api-port", "0", "--sui-port", "0", "--walrus-port", "0",
+        ],
+        capture_output=True, text=True, timeout=120, check=False, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "no Docker engine answers" in done.stderr and "dockerd" in done.stderr
+    assert "Traceback" not in done.stderr
