@@ -21,6 +21,7 @@ from daas.config import Settings
 from daas.db import migrate
 from daas.db.engine import create_engine_for
 from daas.db.notify import Wakeup
+from daas.errors import DaasError
 
 log = logging.getLogger("daas.services")
 
@@ -34,9 +35,12 @@ def listen(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(512)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise DaasError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another port (0 picks a "
+            "free one)"
+        ) from exc
     return sock
 
 

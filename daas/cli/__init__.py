@@ -8,6 +8,7 @@ are for bugs only.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -15,6 +16,19 @@ from daas.cli.app import app
 from daas.errors import ConfigError, DaasError
 
 __all__ = ["app", "main"]
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _fail(error: BaseException) -> NoReturn:
+    from daas.cli.output import error_console
+
+    error_console().print(f"[bold red]error:[/] {error}", highlight=False)
+    sys.exit(2 if isinstance(error, ConfigError) else 1)
 
 
 def main() -> None:
@@ -35,14 +49,18 @@ def main() -> None:
         verify_cmd,
         watch_cmd,
     )
-    from daas.cli.output import error_console
 
     try:
         # With standalone_mode=False a command's exit code is returned, not raised.
         code = app(standalone_mode=False)
     except DaasError as exc:
-        error_console().print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+        _fail(exc)
+    except BaseExceptionGroup as group:
+        # Task groups wrap what a service raised; a DaasError inside is still a one-line error.
+        matched, _rest = group.split(DaasError)
+        if matched is None:
+            raise
+        _fail(_first_leaf(matched))
     except KeyboardInterrupt:
         sys.exit(130)
     except typer.Exit as exc:

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,19 @@ def _dev_key(path: Path) -> SuiSigner:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_keystore(path, [signer])
     return signer
+
+
+@contextlib.contextmanager
+def _port_errors(option: str, port: int) -> Iterator[None]:
+    """A port that is taken becomes one line naming the option to change."""
+    try:
+        yield
+    except (OSError, DaasError) as exc:
+        cause = exc if isinstance(exc, OSError) else exc.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
+        raise DaasError(
+            f"cannot listen on 127.0.0.1:{port} ({reason}): pass another {option} (0 picks a free one)"
+        ) from exc
 
 
 def _toml_value(value: Any) -> str:
@@ -162,13 +175,16 @@ async def run_dev(
         checkpoint_interval_s=options.checkpoint_interval_s,
     )
     async with contextlib.AsyncExitStack() as stack:
-        grpc_url = await standin.start(port=options.sui_port)
+        with _port_errors("--sui-port", options.sui_port):
+            grpc_url = await standin.start(port=options.sui_port)
         stack.push_async_callback(standin.stop)
-        walrus = await stack.enter_async_context(
-            serve_walrus(port=options.walrus_port, storage_dir=data / "walrus")
-        )
+        with _port_errors("--walrus-port", options.walrus_port):
+            walrus = await stack.enter_async_context(
+                serve_walrus(port=options.walrus_port, storage_dir=data / "walrus")
+            )
         # Bound now, served later: the port is known (and held) before config.toml names it.
-        api_sock = listen("127.0.0.1", options.api_port)
+        with _port_errors("--api-port", options.api_port):
+            api_sock = listen("127.0.0.1", options.api_port)
         stack.callback(api_sock.close)
         api_port = int(api_sock.getsockname()[1])
         api_url = f"http://127.0.0.1:{api_port}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -143,4 +144,22 @@ def test_dev_without_a_docker_engine_says_how_to_start_one(tmp_path: Path) -> No
     )  # fmt: skip
     assert done.returncode == 1
     assert "no Docker engine answers" in done.stderr and "dockerd" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_dev_on_a_taken_port_names_the_option(tmp_path: Path, base_image: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAAS_")}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "daas.cli", "dev", "--data-dir", str(tmp_path / "dev"),
+                "--api-port", port, "--sui-port", "0", "--walrus-port", "0",
+            ],
+            capture_output=True, text=True, timeout=120, check=False, env=env, cwd=ROOT,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "--api-port" in done.stderr and "Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
