@@ -12,15 +12,17 @@
 5. a notification (PostgreSQL `NOTIFY`, delivered at commit) when builds changed.
 
 A crash or an error anywhere before the commit leaves neither rows nor watermark, and the pipeline resumes
-at watermark + 1. Bulk writes go through SQLAlchemy Core with plain dicts: building ORM objects costs about
-70 µs a row, ten times the insert itself.
+at watermark + 1. Bulk writes bypass the ORM (building ORM objects costs about 70 µs a row, ten times the
+insert itself) and, on the hot path, SQLAlchemy's per-row parameter handling too: build rows arrive from the
+decode stage as value tuples in `BUILD_COLUMNS` order and go to the driver as they are (SQLite: multi-row
+INSERTs on the session's own connection; PostgreSQL: one statement over column arrays), and the watermark is
+one plain upsert.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import json
 import sqlite3
 import time
@@ -33,9 +35,10 @@ from sqlmodel import Session
 from daas.db import models, notify
 from daas.db.engine import session_scope
 from daas.db.models import Build, Enclave, EventKind
-from daas.db.repos import builds, enclaves, events, rejected, watermarks
+from daas.db.repos import builds, enclaves, events, rejected
 from daas.errors import DatabaseError
 from indexer.decode import (
+    BUILD_COLUMNS,
     BuildRequestedRow,
     BuildSettled,
     DecodedCheckpoint,
@@ -173,14 +176,8 @@ def write_batch(
     if fault is not None:
         fault("events")
     last = batch[-1]
-    watermarks.advance(
-        session,
-        pipeline,
-        checkpoint_hi_inclusive=last.sequence_number,
-        tx_hi=tx_hi,
-        timestamp_ms_hi=timestamp_ms_hi,
-        epoch_hi_inclusive=epoch_hi,
-        now_ms=now,
+    _advance_watermark(
+        session, (pipeline, last.sequence_number, tx_hi, timestamp_ms_hi, epoch_hi, now)
     )
     if fault is not None:
         fault("watermark")
@@ -201,17 +198,22 @@ def _insert_builds(session: Session, rows: Sequence[BuildRequestedRow], now: int
     """Insert the builds that do not exist yet; the ids of those inserted."""
     if not rows:
         return set()
-    params = [{**r.row, "updated_at_ms": now} for r in rows]
     if _is_postgres(session):
-        return _insert_builds_postgres(session, params)
-    return _insert_builds_sqlite(session, params)
+        return _insert_builds_postgres(session, rows, now)
+    return _insert_builds_sqlite(session, rows, now)
 
 
-def _insert_builds_sqlite(session: Session, params: list[dict[str, Any]]) -> set[str]:
-    # The driver's own executemany: SQLAlchemy's per-row parameter handling (and its multi-row VALUES
-    # statement, needed for RETURNING) costs more than SQLite's insert. The ids that are new come from
-    # one lookup first; only this pipeline inserts builds, inside this transaction.
-    ids = [row["request_id"] for row in params]
+_BUILD_INSERT_COLUMNS = (*BUILD_COLUMNS, "updated_at_ms")
+
+
+def _insert_builds_sqlite(
+    session: Session, rows: Sequence[BuildRequestedRow], now: int
+) -> set[str]:
+    # The driver itself, with the decode stage's value tuples as they are: SQLAlchemy's per-row parameter
+    # handling (and its multi-row VALUES statement, needed for RETURNING) costs more than SQLite's insert.
+    # The ids that are new come from one lookup first; only this pipeline inserts builds, inside this
+    # transaction.
+    ids = [row.request_id for row in rows]
     with _sqlite(session) as connection:
         existing: set[str] = set()
         for start in range(0, len(ids), _SQLITE_CHUNK):
@@ -219,14 +221,14 @@ def _insert_builds_sqlite(session: Session, params: list[dict[str, Any]]) -> set
             marks = ",".join("?" * len(chunk))
             query = f"SELECT request_id FROM builds WHERE request_id IN ({marks})"
             existing.update(row[0] for row in connection.execute(query, chunk))
-        columns = list(params[0])
         fresh: dict[str, tuple[Any, ...]] = {}
-        for row in params:
-            if row["request_id"] not in existing and row["request_id"] not in fresh:
-                fresh[row["request_id"]] = tuple(_plain(row[name]) for name in columns)
+        tail = (now,)
+        for row in rows:
+            if row.request_id not in existing and row.request_id not in fresh:
+                fresh[row.request_id] = row.values + tail
         _insert_rows(
             connection,
-            f"INSERT INTO builds ({', '.join(columns)}) VALUES ",
+            f"INSERT INTO builds ({', '.join(_BUILD_INSERT_COLUMNS)}) VALUES ",
             " ON CONFLICT (request_id) DO NOTHING",
             list(fresh.values()),
         )
@@ -252,10 +254,6 @@ def _insert_rows(
         connection.execute(head + ",".join([group] * len(chunk)) + tail, values)
 
 
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
 @contextlib.contextmanager
 def _sqlite(session: Session) -> Iterator[sqlite3.Connection]:
     """The session's own sqlite3 connection (same transaction); its errors become `DatabaseError`."""
@@ -267,19 +265,21 @@ def _sqlite(session: Session) -> Iterator[sqlite3.Connection]:
         raise DatabaseError(f"database error: {exc}") from exc
 
 
-def _insert_builds_postgres(session: Session, params: list[dict[str, Any]]) -> set[str]:
+def _insert_builds_postgres(
+    session: Session, rows: Sequence[BuildRequestedRow], now: int
+) -> set[str]:
     # One statement over column arrays: psycopg rewrites a multi-row VALUES statement's thousands of
     # placeholders on every call, which costs more than the insert itself (~100 µs a row).
-    columns = list(params[0])
-    arrays = {}
-    for name in columns:
-        values = [row[name] for row in params]
-        if name in ("status", "step"):
-            values = [v.value for v in values]
-        arrays[name] = _pg_array(values)
-    casts = ", ".join(f"CAST(:{name} AS {_pg_array_type(name)})" for name in columns)
+    arrays = {
+        name: _pg_array(column)
+        for name, column in zip(
+            BUILD_COLUMNS, zip(*(row.values for row in rows), strict=True), strict=True
+        )
+    }
+    arrays["updated_at_ms"] = _pg_array([now] * len(rows))
+    casts = ", ".join(f"CAST(:{name} AS {_pg_array_type(name)})" for name in _BUILD_INSERT_COLUMNS)
     stmt = sa.text(
-        f"INSERT INTO builds ({', '.join(columns)}) SELECT * FROM unnest({casts}) "
+        f"INSERT INTO builds ({', '.join(_BUILD_INSERT_COLUMNS)}) SELECT * FROM unnest({casts}) "
         "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
     )
     return set(session.execute(stmt, arrays).scalars())
@@ -339,6 +339,32 @@ def _append_events(session: Session, feed: Sequence[_FeedRow], now: int) -> None
             "",
             rows,
         )
+
+
+# `repos.watermarks.advance` as one plain statement: building and compiling that upsert through SQLAlchemy
+# costs more than a small batch's inserts. Same effect: created if absent, raised only to a higher
+# checkpoint, never lowered (a replayed batch changes nothing).
+_WATERMARK_UPSERT = (
+    "INSERT INTO watermarks (pipeline, checkpoint_hi_inclusive, tx_hi, timestamp_ms_hi, "
+    "epoch_hi_inclusive, updated_at_ms) VALUES ({marks}) ON CONFLICT (pipeline) DO UPDATE SET "
+    "checkpoint_hi_inclusive = excluded.checkpoint_hi_inclusive, tx_hi = excluded.tx_hi, "
+    "timestamp_ms_hi = excluded.timestamp_ms_hi, epoch_hi_inclusive = excluded.epoch_hi_inclusive, "
+    "updated_at_ms = excluded.updated_at_ms "
+    "WHERE watermarks.checkpoint_hi_inclusive < excluded.checkpoint_hi_inclusive"
+)
+_WATERMARK_SQLITE = _WATERMARK_UPSERT.format(marks="?, ?, ?, ?, ?, ?")
+_WATERMARK_POSTGRES = sa.text(_WATERMARK_UPSERT.format(marks=":p, :c, :t, :ts, :e, :u"))
+
+
+def _advance_watermark(session: Session, values: tuple[str, int, int, int, int, int]) -> None:
+    """(pipeline, checkpoint_hi_inclusive, tx_hi, timestamp_ms_hi, epoch_hi_inclusive, updated_at_ms)."""
+    if _is_postgres(session):
+        session.execute(
+            _WATERMARK_POSTGRES, dict(zip(("p", "c", "t", "ts", "e", "u"), values, strict=True))
+        )
+        return
+    with _sqlite(session) as connection:
+        connection.execute(_WATERMARK_SQLITE, values)
 
 
 def _is_postgres(session: Session) -> bool:

@@ -36,6 +36,7 @@ from daas.db.models import BuildStatus, BuildStep
 from daas.errors import BuildFailureCode, CodecError
 
 __all__ = [
+    "BUILD_COLUMNS",
     "BuildRequestedRow",
     "BuildSettled",
     "DecodedCheckpoint",
@@ -67,13 +68,41 @@ class RejectedValue(ValueError):
     """An event of ours that decoded but cannot be stored as it is."""
 
 
+# The columns of a `BuildRequestedRow.values` tuple, in order; the commit stage adds `updated_at_ms`.
+BUILD_COLUMNS: tuple[str, ...] = (
+    "request_id",
+    "requester",
+    "source_blob_id",
+    "source_sha256",
+    "dockerfile_path",
+    "platform",
+    "spec_digest",
+    "fee",
+    "status",
+    "step",
+    "attempts",
+    "request_tx_digest",
+    "request_checkpoint",
+    "created_at_ms",
+    "deadline_ms",
+)
+_PENDING = BuildStatus.PENDING.value
+_QUEUED = BuildStep.QUEUED.value
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class BuildRequestedRow:
-    """A `BuildRequested` event as a `builds` row (column name -> value)."""
+    """A `BuildRequested` event as a `builds` row: plain values in `BUILD_COLUMNS` order (a tuple, not a
+    dict: the commit stage passes it to the driver as it is, with no per-value work)."""
 
     request_id: str
-    row: dict[str, Any]
+    values: tuple[Any, ...]
     tx_digest: str
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """Column name -> value (for reading; the hot path uses `values`)."""
+        return dict(zip(BUILD_COLUMNS, self.values, strict=True))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -321,25 +350,32 @@ def _change(
 
 
 def _requested(value: BuildRequested, tx_digest: str, checkpoint: int) -> BuildRequestedRow:
-    row: dict[str, Any] = {
-        "request_id": value.request_id,
-        "requester": value.requester,
-        "source_blob_id": value.source_blob_id,
-        "source_sha256": value.source_sha256.hex(),
-        "dockerfile_path": value.dockerfile_path,
-        "platform": value.platform,
-        "spec_digest": value.spec_digest.hex(),
-        "fee": _bigint(value.fee, "fee"),
-        "status": BuildStatus.PENDING,
-        "step": BuildStep.QUEUED,
-        "attempts": 0,
-        "request_tx_digest": tx_digest,
-        "request_checkpoint": checkpoint,
-        "created_at_ms": _bigint(value.created_at_ms, "created_at_ms"),
-        "deadline_ms": _bigint(value.deadline_ms, "deadline_ms"),
-    }
-    _check_row(row)
-    return BuildRequestedRow(value.request_id, row, tx_digest)
+    # The same checks as `_check_row`, written out: this runs once per event on the hot path.
+    source_sha256 = value.source_sha256.hex()
+    spec_digest = value.spec_digest.hex()
+    _check_text(value.source_blob_id, "source_blob_id", _BLOB_ID_LEN)
+    _check_text(value.dockerfile_path, "dockerfile_path", _LIMITS["dockerfile_path"])
+    _check_text(value.platform, "platform", _LIMITS["platform"])
+    _check_text(source_sha256, "source_sha256", _HEX32_LEN)
+    _check_text(spec_digest, "spec_digest", _HEX32_LEN)
+    values = (
+        value.request_id,
+        value.requester,
+        value.source_blob_id,
+        source_sha256,
+        value.dockerfile_path,
+        value.platform,
+        spec_digest,
+        _bigint(value.fee, "fee"),
+        _PENDING,
+        _QUEUED,
+        0,
+        tx_digest,
+        checkpoint,
+        _bigint(value.created_at_ms, "created_at_ms"),
+        _bigint(value.deadline_ms, "deadline_ms"),
+    )
+    return BuildRequestedRow(value.request_id, values, tx_digest)
 
 
 def _settled(
