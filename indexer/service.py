@@ -40,7 +40,7 @@ from daas.chain.ports import ChainSource
 from daas.chain.types import Checkpoint
 from daas.config import Settings
 from daas.db import migrate
-from daas.db.engine import session_scope
+from daas.db.engine import describe_url, session_scope
 from daas.db.notify import Wakeup
 from daas.db.repos import watermarks
 from daas.errors import ChainIdMismatch, ConfigError, DatabaseError
@@ -165,6 +165,20 @@ class Indexer:
             self.metrics.set_height(info.checkpoint_height)
         return info.chain_id
 
+    def bind_chain(self, chain_id: str) -> None:
+        """Refuse a database that holds another chain's rows (synchronous, like `resume_point`)."""
+        migrate.ensure_current(self.engine)
+        with session_scope(self.engine) as session:
+            recorded = watermarks.bind_chain(session, self.pipeline, chain_id)
+            session.commit()
+        if recorded != chain_id:
+            raise ChainIdMismatch(
+                f"the database {describe_url(self.settings.effective_database_url)} indexed chain "
+                f"{recorded} for pipeline {self.pipeline!r}, but the node at {self.settings.grpc_url} "
+                f"serves chain {chain_id}: use a new database for this chain (for a dev stack, a new "
+                "--data-dir), or point chain.grpc_url at a node of the recorded chain"
+            )
+
     def resume_point(self) -> ResumePoint:
         """Read the watermark (synchronous: call from a thread or before the loop is busy)."""
         migrate.ensure_current(self.engine)
@@ -181,6 +195,7 @@ class Indexer:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Index until `stop` is set, `last_checkpoint` is committed, or a permanent error is raised."""
         self.chain_id = await self.check_chain()
+        await asyncio.to_thread(self.bind_chain, self.chain_id)
         resume = await asyncio.to_thread(self.resume_point)
         self.committed = resume.start - 1
         if resume.watermark is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "BuildStep",
     "Enclave",
     "EventKind",
+    "IndexedChain",
     "LayerBlob",
     "LogStream",
     "RejectedEvent",
@@ -239,6 +240,16 @@ class Watermark(SQLModel, table=True):
     timestamp_ms_hi: int = Field(sa_type=sa.BigInteger, nullable=False)
     epoch_hi_inclusive: int = Field(sa_type=sa.BigInteger, nullable=False)
     updated_at_ms: int = Field(default_factory=now_ms, sa_type=sa.BigInteger, nullable=False)
+
+
+class IndexedChain(SQLModel, table=True):
+    """Which chain a pipeline indexes: a database never mixes two chains (a re-created localnet, say)."""
+
+    __tablename__ = "indexed_chains"
+
+    pipeline: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    chain_id: str = Field(sa_type=sa.String(64), nullable=False)
+    recorded_at_ms: int = Field(default_factory=now_ms, sa_type=sa.BigInteger, nullable=False)
 
 
 class Enclave(SQLModel, table=True):

@@ -28,8 +28,9 @@ DAAS_TABLES = {
     "rejected_events",
     "layer_blobs",
     "build_artifacts",
+    "indexed_chains",
 }
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(engine: sa.Engine) -> set[str]:

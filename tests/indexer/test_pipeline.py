@@ -251,6 +251,29 @@ async def test_wrong_chain_id_is_refused(make_settings: MakeSettings, engine: sa
     assert chain.calls == ["service_info"]
 
 
+async def test_a_database_of_another_chain_is_refused(
+    make_settings: MakeSettings, engine: sa.Engine
+) -> None:
+    """A localnet re-created from genesis has a new chain id: its rows must not mix with the old one's."""
+    unpinned = make_settings(chain={"chain_id": None})
+    first = FakeChain(chain_id="FirstChain")
+    first.append_many(3)
+    await index(unpinned, engine, first)
+    before = snapshot(engine)
+
+    second = FakeChain(chain_id="SecondChain")
+    second.append_many(5)
+    with pytest.raises(ChainIdMismatch, match="indexed chain FirstChain") as info:
+        await index(unpinned, engine, second)
+    assert "SecondChain" in str(info.value) and "new database" in str(info.value)
+    assert snapshot(engine) == before  # nothing of the second chain was written
+
+    # The recorded chain resumes as before.
+    first.append_many(2)
+    await index(unpinned, engine, first)
+    assert watermark(engine) == first.tip
+
+
 async def test_archive_of_another_chain_is_refused(
     make_settings: MakeSettings, engine: sa.Engine
 ) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from daas.db import models
-from daas.db.models import Watermark
+from daas.db.models import IndexedChain, Watermark
 from daas.db.repos._sql import insert_for, table_of
 
-__all__ = ["advance", "get"]
+__all__ = ["advance", "bind_chain", "get"]
 
 
 def get(session: Session, pipeline: str) -> Watermark | None:
@@ -54,3 +54,17 @@ def advance(
         where=table.c.checkpoint_hi_inclusive < insert.excluded.checkpoint_hi_inclusive,
     ).returning(table.c.pipeline)
     return session.exec(stmt).first() is not None
+
+
+def bind_chain(session: Session, pipeline: str, chain_id: str) -> str:
+    """The chain `pipeline` indexes: recorded as `chain_id` on first use; otherwise the recorded one.
+
+    The caller compares: a different answer means this database holds another chain's rows (a localnet
+    re-created from genesis, or a node of another network), and resuming from its watermark would be wrong.
+    """
+    bound = session.get(IndexedChain, pipeline, populate_existing=True)
+    if bound is not None:
+        return bound.chain_id
+    session.add(IndexedChain(pipeline=pipeline, chain_id=chain_id))
+    session.flush()
+    return chain_id
