@@ -152,7 +152,7 @@ class Ingestion:
                 log.warning("checkpoint stream: %s", exc)
             if self._done:
                 return
-            self.metrics.reconnects.inc(1, reason)
+            self.metrics.reconnects.inc(reason)
             failures = 0 if self.next > before else failures + 1
             delay = self.config.backoff(failures) if failures else 0.0
             log.info(

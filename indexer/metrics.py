@@ -1,197 +1,21 @@
-"""The indexer's Prometheus metrics: a small typed registry, its text format, and a `/metrics` endpoint.
+"""The indexer's Prometheus metrics and a `/metrics` endpoint of its own.
 
-`prometheus_client` is not a dependency of the project, and the indexer needs only counters, gauges and
-histograms with a label or two, so they are written out here (about what the text exposition format 0.0.4
-requires). `IndexerMetrics` names every metric the indexer updates; `serve_metrics` exposes a registry over
-HTTP on a host and port of the operator's choosing.
+The metric types are `daas.metrics`'s. `IndexerMetrics` names every metric the indexer updates;
+`serve_metrics` exposes a registry over HTTP on a host and port of the operator's choosing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import math
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
-__all__ = [
-    "Counter",
-    "Gauge",
-    "Histogram",
-    "IndexerMetrics",
-    "Registry",
-    "serve_metrics",
-]
+from daas.metrics import Counter, Gauge, Histogram, Registry
 
-LabelValues = tuple[str, ...]
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+__all__ = ["IndexerMetrics", "serve_metrics"]
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(names: Sequence[str], values: LabelValues, extra: str = "") -> str:
-    parts = [f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-class _Metric:
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-
-    def _key(self, labels: Sequence[str]) -> LabelValues:
-        if len(labels) != len(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
-        return tuple(labels)
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> list[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    """A value that only rises."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[LabelValues, float] = {}
-        if not self.labelnames:
-            self._values[()] = 0.0
-
-    def inc(self, amount: float = 1.0, *labels: str) -> None:
-        if amount < 0:
-            raise ValueError("a counter only rises")
-        key = self._key(labels)
-        self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, *labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def total(self) -> float:
-        return sum(self._values.values())
-
-    def samples(self) -> list[str]:
-        return [
-            f"{self.name}{_labels(self.labelnames, key)} {_number(value)}"
-            for key, value in sorted(self._values.items())
-        ]
-
-
-class Gauge(_Metric):
-    """A value that goes up and down."""
-
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labelnames)
-        self._values: dict[LabelValues, float] = {}
-
-    def set(self, value: float, *labels: str) -> None:
-        self._values[self._key(labels)] = float(value)
-
-    def value(self, *labels: str) -> float | None:
-        return self._values.get(self._key(labels))
-
-    def samples(self) -> list[str]:
-        return [
-            f"{self.name}{_labels(self.labelnames, key)} {_number(value)}"
-            for key, value in sorted(self._values.items())
-        ]
-
-
-class Histogram(_Metric):
-    """Observations in cumulative buckets, plus the last `keep` raw values for quantiles in logs."""
-
-    kind = "histogram"
-
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        buckets: Iterable[float] = LATENCY_BUCKETS,
-        *,
-        keep: int = 10_000,
-    ) -> None:
-        super().__init__(name, help_text)
-        self.buckets = tuple(sorted(buckets))
-        self._counts = [0] * len(self.buckets)
-        self._count = 0
-        self._sum = 0.0
-        self._recent: collections.deque[float] = collections.deque(maxlen=keep)
-
-    def observe(self, value: float) -> None:
-        self._count += 1
-        self._sum += value
-        self._recent.append(value)
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self._counts[i] += 1
-                break
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def quantile(self, q: float) -> float | None:
-        """The q-quantile of the recent observations (nearest rank); None before the first."""
-        if not self._recent:
-            return None
-        ordered = sorted(self._recent)
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-    def samples(self) -> list[str]:
-        out = []
-        cumulative = 0
-        for bound, count in zip(self.buckets, self._counts, strict=True):
-            cumulative += count
-            out.append(f'{self.name}_bucket{{le="{_number(bound)}"}} {cumulative}')
-        out.append(f'{self.name}_bucket{{le="+Inf"}} {self._count}')
-        out.append(f"{self.name}_sum {_number(self._sum)}")
-        out.append(f"{self.name}_count {self._count}")
-        return out
-
-
-M = TypeVar("M", bound=_Metric)
-
-
-class Registry:
-    """The metrics of one process, rendered in the Prometheus text format."""
-
-    def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
-
-    def register(self, metric: M) -> M:
-        if metric.name in self._metrics:
-            raise ValueError(f"metric {metric.name} registered twice")
-        self._metrics[metric.name] = metric
-        return metric
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for metric in self._metrics.values():
-            lines.extend(metric.header())
-            lines.extend(metric.samples())
-        return "\n".join(lines) + "\n"
+# Raw observations kept for the quantiles of the progress lines and the benchmark.
+KEEP = 10_000
 
 
 class IndexerMetrics:
@@ -234,12 +58,15 @@ class IndexerMetrics:
             )
         )
         self.commit_seconds = r(
-            Histogram("daas_indexer_commit_seconds", "time to write and commit one batch")
+            Histogram(
+                "daas_indexer_commit_seconds", "time to write and commit one batch", keep=KEEP
+            )
         )
         self.latency = r(
             Histogram(
                 "daas_indexer_checkpoint_latency_seconds",
                 "from a checkpoint's arrival to the commit of its rows",
+                keep=KEEP,
             )
         )
 

@@ -359,14 +359,14 @@ class Indexer:
         m.set_watermark(outcome.last)
         m.commits.inc()
         m.commit_seconds.observe(outcome.seconds)
-        m.checkpoints.inc(len(batch))
+        m.checkpoints.inc(amount=len(batch))
         now = time.monotonic()
         for cp in batch:
             m.latency.observe(now - cp.received_at)
             for name, count in cp.event_counts.items():
-                m.events.inc(count, name)
+                m.events.inc(name, amount=count)
             for rejection in cp.rejections:
-                m.rejected.inc(1, "unknown_type" if rejection.unknown else "malformed")
+                m.rejected.inc("unknown_type" if rejection.unknown else "malformed")
         if outcome.builds_changed and self.wakeup is not None:
             self.wakeup.fire()
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from indexer.metrics import Counter, Gauge, Histogram, IndexerMetrics, Registry, serve_metrics
+from daas.metrics import Counter, Gauge, Histogram, Registry
+from indexer.metrics import IndexerMetrics, serve_metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -15,9 +16,9 @@ def test_text_format() -> None:
     registry = Registry()
     events = registry.register(Counter("x_events_total", "events", ["type"]))
     level = registry.register(Gauge("x_level", "a level"))
-    latency = registry.register(Histogram("x_seconds", "latency", [0.1, 1.0]))
-    events.inc(2, "BuildRequested")
-    events.inc(1, 'odd"name\\')
+    latency = registry.register(Histogram("x_seconds", "latency", buckets=[0.1, 1.0], keep=10))
+    events.inc("BuildRequested", amount=2)
+    events.inc('odd"name\\')
     level.set(4.5)
     for value in (0.05, 0.5, 3.0):
         latency.observe(value)
@@ -34,7 +35,7 @@ def test_text_format() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(Gauge("x_level", "again"))
     with pytest.raises(ValueError, match="only rises"):
-        events.inc(-1, "BuildRequested")
+        events.inc("BuildRequested", amount=-1)
 
 
 def test_lag_follows_height_and_watermark() -> None:

@@ -496,7 +496,7 @@ async def test_metrics_follow_the_pipeline(make_settings: MakeSettings, engine: 
     assert f"daas_indexer_watermark {chain.tip}" in text
     assert 'daas_indexer_events_total{type="BuildRequested"} 4' in text
     assert "daas_indexer_lag_checkpoints 0" in text
-    assert metrics.latency.count == chain.tip + 1
+    assert metrics.latency.count() == chain.tip + 1
 
 
 async def test_text_with_quotes_and_braces_round_trips(
