@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -22,6 +20,7 @@ import pytest
 from docker.errors import BuildError, ImageNotFound
 from docker.models.images import Image
 
+from tests.build.support import Listener
 from tests.fixtures.docker import BASE_IMAGE, FIXED_MTIME, build_image, rootfs_tar
 
 
@@ -43,39 +42,6 @@ def _probe_command(port: int) -> str:
     # busybox's `timeout` bounds the probe. Not `wget -T`: Debian 12's busybox-static 1.35 wget
     # segfaults (exit 139) whenever -T is given, which would make any "network fails" test vacuous.
     return f"timeout 10 wget -q -O /reached http://127.0.0.1:{port}/probe"
-
-
-class _Listener:
-    """An HTTP server on 127.0.0.1 that counts the requests it answers."""
-
-    def __init__(self) -> None:
-        hits: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hits.append(self.path)
-                body = b"reached\n"
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # keep the test output clean
-
-        self.hits = hits
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _Listener:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 def test_base_image_is_deterministic() -> None:
@@ -113,7 +79,7 @@ def test_run_step_reaches_loopback_with_host_network(
     docker_client: docker.DockerClient, base_image: str, image_tag: str
 ) -> None:
     # The control: the same probe as below succeeds when the build does have a network.
-    with _Listener() as listener:
+    with Listener() as listener:
         dockerfile = f"FROM {base_image}\nRUN {_probe_command(listener.port)}\n"
         _build(docker_client, dockerfile, image_tag, network_mode="host")
     assert listener.hits == ["/probe"]
@@ -125,7 +91,7 @@ def test_run_step_reaches_loopback_with_host_network(
 def test_run_step_has_no_network_with_network_mode_none(
     docker_client: docker.DockerClient, base_image: str, image_tag: str
 ) -> None:
-    with _Listener() as listener:
+    with Listener() as listener:
         dockerfile = f"FROM {base_image}\nRUN {_probe_command(listener.port)}\n"
         with pytest.raises(BuildError) as excinfo:
             _build(docker_client, dockerfile, image_tag, network_mode="none")
