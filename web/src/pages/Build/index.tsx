@@ -1,0 +1,3 @@
+export default function BuildPage({ id }: { id: string }) {
+  return <h1>Build {id}</h1>;
+}

@@ -1,0 +1,3 @@
+export default function BuildsPage() {
+  return <h1>Builds</h1>;
+}

@@ -1,0 +1,3 @@
+export default function NewBuildPage() {
+  return <h1>NewBuild</h1>;
+}

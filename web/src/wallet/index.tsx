@@ -1,0 +1,3 @@
+export function WalletArea() {
+  return null;
+}
