@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,14 +22,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api import errors
-from api.deps import ApiContext, HealthPolicy
+from api import errors, web
+from api.chain import ChainAccess
+from api.deps import ApiContext, DevFaucet, HealthPolicy
 from api.feed import EventFeed
 from api.images import ImageSource
 from api.metrics import ApiMetrics
 from api.middleware import MetricsMiddleware
 from api.models import EventData, OciErrors, Problem
-from api.routes import builds, config, events, metrics, registry, requests
+from api.routes import builds, config, dev, events, metrics, registry, requests, verification
 from api.routes import health as health_routes
 from daas.chain.ports import ChainWriter
 from daas.config import Settings
@@ -51,7 +53,9 @@ runner, stored on Walrus.
   `event:` the kind (`status`, `step`, `log`, `result`), `data:` JSON (schema `EventData`). Reconnect with
   `Last-Event-ID` (or `?after=`) to receive exactly what was missed.
 - `/v2`: a read-only OCI registry: `docker pull HOST/daas/<request id>@sha256:<digest>`.
-- `/healthz`, `/metrics` (Prometheus).
+- `/v1/requests/prepare` + `/execute`: request a build with the user's own wallet signing.
+- `/v1/builds/{request_id}/verification`: the checklist of `daas verify`, run here from the chain and Walrus.
+- `/healthz`, `/metrics` (Prometheus); `/` the web dashboard, when it is built.
 
 Errors are RFC 9457 problem details (`application/problem+json`); under `/v2`, OCI error bodies.
 """
@@ -66,6 +70,8 @@ def create_app(
     health: HealthPolicy | None = None,
     cross_process_events: bool = True,
     chain: ChainWriter | None = None,
+    faucet: DevFaucet | None = None,
+    web_dir: Path | None = None,
 ) -> FastAPI:
     """The API for `settings`.
 
@@ -74,6 +80,8 @@ def create_app(
     process (`daas dev`); events from other processes arrive through the database's own listener
     (LISTEN/NOTIFY or polling), which `cross_process_events=False` switches off. `chain` is the Sui client
     of `/v1/requests` (shared, not closed); without it one is created from the settings on first use.
+    `faucet` is `daas dev`'s gas for the browser's development wallet. `web_dir` holds the built dashboard
+    (default: `api.web_dir`, else the repository's `web/dist` when it exists); it is served at `/`.
     """
     metrics_ = ApiMetrics()
     policy = health or HealthPolicy(max_heartbeat_age_s=max(60.0, settings.runner.lease_s * 2.0))
@@ -90,7 +98,7 @@ def create_app(
                 client = WalrusClient.from_settings(settings)
                 stack.push_async_callback(client.aclose)
                 store = client
-            chain_access = requests.ChainAccess(settings, chain)
+            chain_access = ChainAccess(settings, chain)
             stack.push_async_callback(chain_access.aclose)
             app.state.daas_chain = chain_access
             feed = EventFeed(
@@ -112,6 +120,8 @@ def create_app(
                 images=ImageSource(db, store, metrics_),
                 metrics=metrics_,
                 health=policy,
+                store=store,
+                faucet=faucet,
             )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(feed.run, name="event-feed")
@@ -142,13 +152,15 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
             allow_headers=["Last-Event-ID", "Accept", "Content-Type"],
             expose_headers=["Link", "X-Next-Line", "Docker-Content-Digest"],
             max_age=600,
         )
-    for module in (builds, events, registry, requests, config, health_routes, metrics):
+    for module in (builds, verification, events, registry, requests, config, dev, health_routes):
         app.include_router(module.router)
+    app.include_router(metrics.router)
+    web.mount(app, web_dir or web.locate(settings))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -8,7 +8,7 @@ never await: FastAPI runs a plain `def` dependency in the thread pool, a thread 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -17,11 +17,14 @@ from api.feed import EventFeed
 from api.images import ImageSource
 from api.metrics import ApiMetrics
 from daas.config import Settings
+from daas.walrus import BlobStore
 
 __all__ = [
     "ApiContext",
     "ContextDep",
+    "DevFaucet",
     "EngineDep",
+    "FaucetGrant",
     "FeedDep",
     "HealthPolicy",
     "ImagesDep",
@@ -41,6 +44,22 @@ class HealthPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class FaucetGrant:
+    """What the development faucet gave: a new coin, made by a system transaction."""
+
+    amount_mist: int
+    coin_id: str
+    digest: str
+
+
+class DevFaucet(Protocol):
+    """Gas for the browser's development wallet. Only `daas dev` passes one (backed by the Sui stand-in);
+    real networks have none, and `/v1/dev/faucet` answers 404 there."""
+
+    async def fund(self, address: str) -> FaucetGrant: ...
+
+
+@dataclasses.dataclass(frozen=True)
 class ApiContext:
     """Everything a request may use; built once per app by the lifespan."""
 
@@ -50,6 +69,8 @@ class ApiContext:
     images: ImageSource
     metrics: ApiMetrics
     health: HealthPolicy
+    store: BlobStore
+    faucet: DevFaucet | None = None
 
 
 async def context(request: Request) -> ApiContext:

@@ -11,6 +11,9 @@ Nothing else in the API builds an error response or raises `HTTPException`.
       BlobIntegrityError        502: Walrus served bytes that failed verification
       BlobStoreUnavailable      503 + Retry-After
       BlobStoreError            502
+      ChainUnavailable          503 + Retry-After
+      ChainError                502
+      ConfigError               503: this API lacks a setting the route needs (named in the detail)
       DatabaseError             503 + Retry-After
       other                     500
     InvalidParameter          422 (a parameter checked by hand, e.g. an opaque cursor)
@@ -36,6 +39,9 @@ from daas.errors import (
     BlobNotFound,
     BlobStoreError,
     BlobStoreUnavailable,
+    ChainError,
+    ChainUnavailable,
+    ConfigError,
     DaasError,
     DatabaseError,
     NotFound,
@@ -181,6 +187,16 @@ _DOMAIN: list[tuple[type[DaasError], int, str, str, str, dict[str, str]]] = [
         {"Retry-After": RETRY_AFTER_S},
     ),
     (BlobStoreError, 502, "Walrus Error", "walrus-error", "UNAVAILABLE", {}),
+    (
+        ChainUnavailable,
+        503,
+        "Sui Node Unavailable",
+        "chain-unavailable",
+        "UNAVAILABLE",
+        {"Retry-After": RETRY_AFTER_S},
+    ),
+    (ChainError, 502, "Sui Node Error", "chain-error", "UNAVAILABLE", {}),
+    (ConfigError, 503, "Not Configured", "not-configured", "UNAVAILABLE", {}),
     (
         DatabaseError,
         503,

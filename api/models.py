@@ -212,6 +212,54 @@ class ApiConfig(_Model):
         description="host[:port] for `docker pull`", examples=["api.example.com"]
     )
     public_url: str | None = None
+    walrus_epochs: int = Field(description="storage epochs to buy for a bundle", examples=[5])
+    max_bundle_bytes: int = Field(
+        description="the largest bundle both the Walrus publisher and the runners accept"
+    )
+    dev_wallet: bool = Field(
+        False,
+        description="true only under `daas dev`: a development wallet and `/v1/dev/faucet` exist",
+    )
+
+
+class VerificationCheck(_Model):
+    """One claim of a finished build, re-derived from the chain and Walrus."""
+
+    name: str = Field(examples=["result.signature"])
+    ok: bool
+    detail: str
+    warning: bool = Field(
+        False, description="passed, with a caveat (e.g. a debug enclave on a dev network)"
+    )
+
+
+class Verification(_Model):
+    """The checklist of `daas verify`, run by this API from the chain and Walrus alone."""
+
+    request_id: str
+    ok: bool = Field(description="every check passed")
+    status: str | None = Field(
+        None, description="the request's status on chain", examples=["succeeded"]
+    )
+    result_tx_digest: str | None = None
+    checks: list[VerificationCheck]
+    warnings: list[str]
+
+
+class FaucetRequest(_Model):
+    """Who gets development SUI."""
+
+    address: str = Field(pattern=r"^0[xX][0-9a-fA-F]{1,64}$", examples=[_ADDRESS])
+
+
+class FaucetResult(_Model):
+    """A new gas coin for the address, on the development chain."""
+
+    address: str
+    amount_mist: int
+    coin_id: str
+    digest: str = Field(description="the faucet's system transaction")
+    balance_mist: int = Field(description="the address's SUI balance afterwards")
 
 
 class HealthCheck(_Model):

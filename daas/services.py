@@ -15,13 +15,16 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daas.config import Settings
 from daas.db import migrate
 from daas.db.engine import create_engine_for
 from daas.db.notify import Wakeup
 from daas.errors import DaasError
+
+if TYPE_CHECKING:
+    from api.deps import DevFaucet
 
 log = logging.getLogger("daas.services")
 
@@ -51,11 +54,13 @@ async def serve_services(
     sock: socket.socket | None = None,
     on_ready: Callable[[str], None] | None = None,
     then: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    faucet: DevFaucet | None = None,
 ) -> None:
     """Run indexer, runner and API until `stop` is set.
 
     `sock` is the API's listening socket (default: `api.host:api.port`); `on_ready` receives the API's URL
-    once all three are up; `then` runs as one more task of the group after that.
+    once all three are up; `then` runs as one more task of the group after that. `faucet` (`daas dev` only)
+    funds the dashboard's development wallet.
     """
     import uvicorn
 
@@ -80,7 +85,7 @@ async def serve_services(
             open_runner(settings, engine=engine, changes=changes)
         )
         store = await stack.enter_async_context(WalrusClient.from_settings(settings))
-        app = create_app(settings, engine=engine, blob_store=store, notifier=changes)
+        app = create_app(settings, engine=engine, blob_store=store, notifier=changes, faucet=faucet)
         api = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False))
         host, port = sock.getsockname()[:2]
         url = f"http://{host}:{port}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SettingsDep, registry_host
+from api.deps import ContextDep, registry_host
 from api.models import ApiConfig
 
 __all__ = ["router"]
@@ -13,9 +13,10 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 
 
 @router.get("/config", summary="Public configuration for clients")
-async def get_config(settings: SettingsDep) -> ApiConfig:
+async def get_config(ctx: ContextDep) -> ApiConfig:
     """Explorer URLs are templates: replace `{id}` with an object id, `{digest}` with a transaction
     digest."""
+    settings = ctx.settings
     return ApiConfig(
         network=settings.network.value,
         chain_id=settings.expected_chain_id,
@@ -28,4 +29,7 @@ async def get_config(settings: SettingsDep) -> ApiConfig:
         walrus_publisher_url=settings.walrus_publisher_url,
         registry_host=registry_host(settings),
         public_url=settings.api.public_url,
+        walrus_epochs=settings.walrus.epochs,
+        max_bundle_bytes=min(settings.runner.max_bundle_bytes, settings.walrus.max_request_bytes),
+        dev_wallet=ctx.faucet is not None,
     )

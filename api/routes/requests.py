@@ -8,22 +8,21 @@ the sender's gas coins (one coin covering fee + gas budget, or several that Sui 
 the shared objects' initial versions and the reference gas price, and executes the signed bytes. The wallet
 only signs. A signature is checked by the node, never here: the API holds no keys.
 
-The chain client is reached through `ChainAccess`, which the app's lifespan creates: a client injected by the
-caller (tests, `daas dev`) or one created from the settings on first use, so the API starts while the node is
-unreachable and answers 503 until it is back.
+The chain client is reached through `api.chain.ChainAccess` (created on first use, so the API starts while
+the node is unreachable and answers 503 until it is back).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pysui.sui.sui_bcs import bcs as pbcs
 
+from api.chain import AccessDep, ChainAccess
 from api.deps import SettingsDep
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, PROBLEM_TYPE_BASE, InvalidParameter
 from api.models import (
@@ -36,7 +35,6 @@ from api.models import (
     TransactionSummary,
 )
 from daas.chain.bcs import normalize_address
-from daas.chain.client import RetryPolicy, SuiClient
 from daas.chain.codecs import MODULE_BUILDS, BuildRequested, BuildSpec, RegistryObject
 from daas.chain.hashing import transaction_digest_b58
 from daas.chain.ports import ChainWriter
@@ -55,7 +53,7 @@ from daas.errors import (
     TransactionRejected,
 )
 
-__all__ = ["ABORTS", "ChainAccess", "FlowProblem", "install", "router"]
+__all__ = ["ABORTS", "FlowProblem", "install", "router"]
 
 MAX_GAS_COINS = 255  # Sui accepts at most 256 gas payment objects
 FUNCTION = f"daas::{MODULE_BUILDS}::request_build"
@@ -159,59 +157,6 @@ def _chain_problem(exc: ChainError) -> FlowProblem:
     if isinstance(exc, ChainUnavailable):
         return _unavailable(f"the Sui node is unreachable: {exc}")
     return FlowProblem(502, "Sui Node Error", "chain-error", f"the Sui node failed: {exc}")
-
-
-# --- the chain client, created on first use ---------------------------------------------------------------
-
-
-class ChainAccess:
-    """The API's chain client: the injected one, or one from the settings, connected on first use.
-
-    A failed connect is not remembered: the next request tries again. Only a client created here is closed
-    by `aclose`.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        client: ChainWriter | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self._settings = settings
-        self._client = client
-        self._owned: SuiClient | None = None
-        self._retry = retry
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> ChainWriter:
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                client = SuiClient.from_settings(self._settings)
-                if self._retry is not None:
-                    client.retry = self._retry
-                await client.connect()  # closes itself on failure
-                self._owned = client
-                self._client = client
-        return self._client
-
-    async def aclose(self) -> None:
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            self._client = None
-            await owned.close()
-
-
-async def _access(request: Request) -> ChainAccess:
-    access = getattr(request.app.state, "daas_chain", None)
-    if not isinstance(access, ChainAccess):
-        raise RuntimeError("the API's lifespan has not run: serve the app with lifespan='on'")
-    return access
-
-
-AccessDep = Annotated[ChainAccess, Depends(_access)]
 
 
 async def _chain(access: ChainAccess) -> ChainWriter:

@@ -20,7 +20,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daas.chain.codecs import RegistryObject
 from daas.chain.keys import SuiSigner, write_keystore
@@ -29,10 +29,15 @@ from daas.config import Settings, load_settings
 from daas.errors import DaasError
 from daas.services import listen, serve_services
 
+if TYPE_CHECKING:
+    from api.deps import FaucetGrant
+    from emulator.sui.standin import SuiStandIn
+
 log = logging.getLogger("daas.dev")
 
 MIST_PER_SUI = 1_000_000_000
 DEV_FUNDS_SUI = 10_000
+FAUCET_SUI = 100  # per request of the dashboard's development wallet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +139,21 @@ async def _dev_enclave(settings: Settings, admin: SuiSigner, admin_cap_id: str) 
             record_path=record_path_for(settings.enclave_key_file),
         )
     return record.enclave_id
+
+
+class StandInFaucet:
+    """The API's `DevFaucet` on this machine's chain: each call is a stand-in faucet transaction."""
+
+    def __init__(self, standin: SuiStandIn, amount_mist: int = FAUCET_SUI * MIST_PER_SUI) -> None:
+        self._standin = standin
+        self._amount = amount_mist
+
+    async def fund(self, address: str) -> FaucetGrant:
+        from api.deps import FaucetGrant
+
+        record = self._standin.node.fund(address, self._amount)
+        coin = next(change.object_id for change in record.changes)
+        return FaucetGrant(amount_mist=self._amount, coin_id=coin, digest=record.digest)
 
 
 async def run_dev(
@@ -240,4 +260,5 @@ async def run_dev(
             sock=api_sock,
             on_ready=lambda _url: on_ready(endpoints),
             then=(lambda: then(endpoints)) if then is not None else None,
+            faucet=StandInFaucet(standin),
         )

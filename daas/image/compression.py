@@ -7,8 +7,11 @@ what an image digest means, so changing any of them changes digests):
 - the data is cut into blocks of `BLOCK_BYTES` (1 MiB) of uncompressed input, each compressed on its own
   (raw deflate, zlib level 1, 32 KiB window, no dictionary from the previous block) and ended with a full flush,
   so blocks can be compressed in parallel and concatenated;
-- a block whose first `PROBE_BYTES` do not shrink below 97 % at level 1 is stored instead (deflate level 0):
-  already-compressed data costs a copy, not a futile compression;
+- a block whose first `PROBE_BYTES` do not shrink below 97 % at level 1 is stored instead: written here (not
+  by zlib) as stored deflate blocks of 65,535 bytes each, the last one shorter, each a zero byte (BFINAL 0,
+  BTYPE 00, padding), LEN and NLEN little-endian, then the bytes. Already-compressed data costs a copy, not a
+  futile compression (zlib's level 0 is five times slower, and where it cuts its stored blocks depends on the
+  caller's output buffer, so it is no rule to promise);
 - an empty final block, then CRC-32 and length (mod 2^32), little-endian.
 
 The output is ordinary gzip for any reader (Go's compress/gzip in dockerd and containerd, `gzip -d`). Bytes can
@@ -25,12 +28,22 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-__all__ = ["BLOCK_BYTES", "GZIP_HEADER", "DeterministicGzip", "compress_block", "gzip_bytes"]
+__all__ = [
+    "BLOCK_BYTES",
+    "GZIP_HEADER",
+    "STORED_BYTES",
+    "DeterministicGzip",
+    "compress_block",
+    "gzip_bytes",
+    "stored_blocks",
+]
 
 BLOCK_BYTES = 1024 * 1024
 PROBE_BYTES = 64 * 1024
 LEVEL = 1
 STORED_RATIO = 0.97
+# The most a stored deflate block holds (LEN is 16 bits).
+STORED_BYTES = 65535
 # ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # A final, empty block with fixed Huffman codes: what zlib writes for Z_FINISH with nothing pending.
@@ -42,11 +55,22 @@ def _deflate(data: bytes | memoryview, level: int) -> bytes:
     return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
+def stored_blocks(block: bytes) -> bytes:
+    """`block` as stored (uncompressed) deflate blocks of `STORED_BYTES`, the last one shorter; never final."""
+    view = memoryview(block)
+    parts: list[bytes | memoryview] = []
+    for start in range(0, len(block), STORED_BYTES):
+        piece = view[start : start + STORED_BYTES]
+        parts.append(struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF))
+        parts.append(piece)
+    return b"".join(parts)  # one copy, without the GIL for a whole block
+
+
 def compress_block(block: bytes) -> bytes:
-    """One block as raw deflate ending on a byte boundary (a full flush), never the final block."""
+    """One block as raw deflate ending on a byte boundary, never the final block."""
     probe = block[:PROBE_BYTES]
     if len(_deflate(probe, LEVEL)) >= STORED_RATIO * len(probe) and probe:
-        return _deflate(block, 0)
+        return stored_blocks(block)
     return _deflate(block, LEVEL)
 
 

@@ -25,6 +25,8 @@ from typing import Any
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -261,7 +263,16 @@ class WalrusStandIn:
             Route("/_emulator/faults", self._admin_faults, methods=["GET", "POST"]),
             Route("/_emulator/epoch", self._admin_epoch, methods=["POST"]),
         ]
-        return Starlette(routes=routes)
+        # The daemon's CORS layer is permissive (any origin, method and header; max-age 24 h): browsers store
+        # and read blobs directly, as the dashboard does.
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["*"],
+            allow_headers=["*"],
+            max_age=86_400,
+        )
+        return Starlette(routes=routes, middleware=[cors])
 
     async def _fault(self, request: Request, route: str, kind: RouteKind) -> Fault | None:
         self.stats.requests[f"{request.method} {route}"] += 1

@@ -6,15 +6,22 @@ import dataclasses
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
+import httpx
 import pytest
 
+from api.app import create_app
+from api.deps import HealthPolicy
 from daas.attestation.testing import default_pcrs, make_chain, make_document
 from daas.chain.codecs import BuildFailedPayload
 from daas.chain.keys import SuiSigner
+from daas.config import load_settings
+from daas.db.engine import create_engine_for
 from daas.image import store_build_log
 from emulator.sui.testing import sign_result
+from tests.api.support import serve
 from tests.cli.support import (
     CAP,
     CLOSED_URL,
@@ -55,6 +62,24 @@ def _failed(report: dict[str, object]) -> list[str]:
     return [check["name"] for check in checks if not check["ok"]]
 
 
+async def _api_verification(stack: CliStack, request_id: str) -> dict[str, Any]:
+    """`GET /v1/builds/{id}/verification` of an API on the same chain and Walrus."""
+    settings = load_settings(None, **stack.settings())
+    engine = create_engine_for(f"sqlite:///{stack.tmp / 'api.db'}")
+    try:
+        app = create_app(
+            settings, engine=engine, blob_store=stack.store, chain=stack.chain.client,
+            health=HealthPolicy(None, None),
+        )  # fmt: skip
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+            response = await http.get(f"/v1/builds/{request_id}/verification")
+    finally:
+        engine.dispose()
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 async def test_verify_a_completed_build_then_tamper_with_walrus_and_chain(
     stack: CliStack, docker_client: docker.DockerClient, base_image: str
 ) -> None:
@@ -73,6 +98,12 @@ async def test_verify_a_completed_build_then_tamper_with_walrus_and_chain(
     assert report["result_tx_digest"]
     assert any("debug enclave" in warning for warning in report["warnings"])
 
+    # The API runs the same checklist for the dashboard, and gets the same answer.
+    served = await _api_verification(stack, request_id)
+    assert served["ok"] is True and [c["name"] for c in served["checks"]] == names
+    assert [c["name"] for c in served["checks"] if c["warning"]] == ["enclave.debug"]
+    assert served["result_tx_digest"] == report["result_tx_digest"]
+
     human = await run_cli("verify", request_id, config=stack.user_config)
     assert human.returncode == 0 and human.stdout == ""
     assert "verified: every claim of build" in human.stderr
@@ -90,10 +121,11 @@ async def test_verify_a_completed_build_then_tamper_with_walrus_and_chain(
     ledger.write_content(chunk, bytes([original[0] ^ 0xFF]) + original[1:])
     try:
         tampered = await run_cli("verify", request_id, config=stack.user_config, json=True)
+        served = await _api_verification(stack, request_id)
     finally:
         ledger.write_content(chunk, original)
     assert tampered.returncode == 1
-    assert _failed(tampered.json()) == [layers[-1]]
+    assert _failed(tampered.json()) == [layers[-1]] == _failed(served)
     human = await run_cli("verify", request_id, config=stack.user_config)
     assert human.returncode == 0  # restored
 
