@@ -4,6 +4,7 @@ import { createRoot } from "react-dom/client";
 
 import App from "./App";
 import "./styles/global.css";
+import { WalletProviders } from "./wallet";
 
 const queryClient = new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: false } } });
 
@@ -13,7 +14,9 @@ if (!root) throw new Error("index.html has no #root element");
 createRoot(root).render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>
-      <App />
+      <WalletProviders>
+        <App />
+      </WalletProviders>
     </QueryClientProvider>
   </StrictMode>,
 );
