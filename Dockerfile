@@ -1,5 +1,12 @@
 # One image for every DaaS service; docker-compose.yml picks the command (`daas indexer`,
-# `daas runner`, `daas api`, `daas db upgrade`).
+# `daas runner`, `daas api`, `daas db upgrade`). The API serves the web dashboard built in stage one.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +23,8 @@ COPY runner ./runner
 COPY api ./api
 COPY emulator ./emulator
 RUN pip install . && rm -rf build *.egg-info
+COPY --from=web /web/dist /app/web/dist
+ENV DAAS_API__WEB_DIR=/app/web/dist
 
 # An unprivileged user for the indexer and API; the runner's compose service runs as root because
 # it talks to the host's Docker socket (which is root-equivalent anyway).
