@@ -324,7 +324,7 @@ export async function readArchive(archive: Blob, options: ArchiveOptions = {}): 
       dataBytes += size!;
       const data = await reader.readExact(size!, `entry ${repr(name)}'s data`);
       await reader.readExact((BLOCK - (size! % BLOCK)) % BLOCK, `entry ${repr(name)}'s padding`);
-      tree.addBytes(name, data, (mode & 0o100) !== 0);
+      tree.addBytes(name, data, (mode & 0o100) !== 0, "entry");
     } else if (kind === "dir") {
       tree.add(name, { kind: "dir" }, "entry");
     } else {

@@ -74,8 +74,8 @@ export class MemoryTree implements SourceTree {
     dir.children.set(name, entry.kind === "dir" ? { kind: "dir", children: new Map() } : entry);
   }
 
-  addBytes(path: string, data: Uint8Array, executable = false): void {
-    this.add(path, { kind: "file", size: data.length, executable, read: () => bytesChunks(data) });
+  addBytes(path: string, data: Uint8Array, executable = false, what = "file"): void {
+    this.add(path, { kind: "file", size: data.length, executable, read: () => bytesChunks(data) }, what);
   }
 
   async list(dir: string): Promise<SourceNode[]> {
