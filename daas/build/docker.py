@@ -158,7 +158,8 @@ class _ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes], action: str) -> None:
         self._chunks = chunks
         self._action = action
-        self._buffer = b""
+        # The current chunk as a view, so that taking part of it copies only that part.
+        self._buffer = memoryview(b"")
         self._done = False
 
     def readable(self) -> bool:
@@ -169,7 +170,7 @@ class _ChunkReader(io.RawIOBase):
         while not self._buffer and not self._done:
             with _engine_errors(self._action):
                 try:
-                    self._buffer = next(self._chunks)
+                    self._buffer = memoryview(next(self._chunks))
                 except StopIteration:
                     self._done = True
         size = min(len(view), len(self._buffer))

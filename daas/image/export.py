@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import queue
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ __all__ = ["ExportedImage", "ImageExporter"]
 # streaming bound only protects the disk from an engine that reports one size and sends another.
 _SLACK_FACTOR = 2
 _SLACK_BYTES = 64 * 1024 * 1024
+# Uncompressed pieces (1 MiB each from the archive reader) waiting for a layer's compressing thread.
+_QUEUED_PIECES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +345,7 @@ class ImageExporter:
                     chunks[number] = await store_chunk(self.store, data)
 
         async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, writer.run)
             with receive:
                 for _ in range(self.upload_concurrency):
                     tg.start_soon(upload, receive.clone())
@@ -360,7 +364,12 @@ class ImageExporter:
 
 
 class _LayerUpload:
-    """Compresses a layer pushed in pieces (by a worker thread) and hands full chunks to the uploaders."""
+    """Compresses a layer pushed in pieces and hands full chunks to the uploaders.
+
+    The pushing thread (the archive reader, which also hashes the layer) only queues the pieces: a thread of the
+    layer's own (`run`) feeds the compressor, checksums and hashes the compressed stream in order and cuts it
+    into chunks. The two sequential hashes of a layer thus run on both cores, while the pool compresses.
+    """
 
     def __init__(
         self,
@@ -377,23 +386,49 @@ class _LayerUpload:
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._number = 0
+        # Pieces, then one `_End`; bounded so that a slow upload holds the reader back (memory: a few MiB).
+        self._queue: queue.Queue[bytes | _End] = queue.Queue(_QUEUED_PIECES)
+        self._failure: BaseException | None = None
+
+    # --- the pushing thread ---------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self._add(self.gzip.feed(data))
+        if self._failure is not None:
+            raise self._failure  # stop reading: the upload has failed
+        self._queue.put(data)
 
     def finish(self, diff_id: str, wanted: bool) -> None:
+        self._queue.put(_End(diff_id, wanted))
+
+    def abort(self) -> None:
+        self._queue.put(_End(None, False))
+
+    # --- the layer's thread ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Until `finish` or `abort`: compress, cut and emit; the send stream is closed at the end."""
         try:
+            while not isinstance(item := self._queue.get(), _End):
+                if self._failure is None:
+                    try:
+                        self._add(self.gzip.feed(item))
+                    except BaseException as exc:
+                        # Keep taking pieces, so that the pushing thread never waits on a full queue.
+                        self._failure = exc
+                        self.gzip.close()
+            if self._failure is not None:
+                raise self._failure
+            if item.diff_id is None:
+                self.gzip.close()
+                return
             self._add(self.gzip.finish())
             if self._buffer:
                 self._emit(b"".join(self._buffer))
                 self._buffer.clear()
-            self.diff_id, self.wanted = diff_id, wanted
+            # Set before the stream closes, so that the collecting task knows the outcome.
+            self.diff_id, self.wanted = item.diff_id, item.wanted
         finally:
-            self._close()
-
-    def abort(self) -> None:
-        self.gzip.close()
-        self._close()
+            anyio.from_thread.run_sync(self._send.close)
 
     def _add(self, pieces: list[bytes]) -> None:
         # Pieces are kept as they are and joined once per chunk (one copy of the layer's compressed bytes).
@@ -415,8 +450,11 @@ class _LayerUpload:
         anyio.from_thread.run(self._send.send, (self._number, chunk))
         self._number += 1
 
-    def _close(self) -> None:
-        anyio.from_thread.run_sync(self._send.close)
+
+@dataclasses.dataclass(frozen=True)
+class _End:
+    diff_id: str | None  # None: aborted
+    wanted: bool
 
 
 def _feed_file(layer: SpooledLayer, writer: _LayerUpload) -> None:

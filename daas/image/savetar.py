@@ -21,10 +21,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import tarfile
+import posixpath
 import tempfile
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
@@ -104,17 +104,151 @@ def read_saved_image(
     reader = _Reader(
         spool_dir, set(wanted), on_layer, max_bytes, layer_count, set(other_sizes), open_writer
     )
-    try:
-        with tarfile.open(fileobj=archive, mode="r|", bufsize=_READ) as tar:
-            for member in tar:
-                if member.isfile():
-                    source = tar.extractfile(member)
-                    if source is None:
-                        raise _broken(f"cannot read {member.name}")
-                    reader.take(member.name, member.size, source)
-    except tarfile.TarError as exc:
-        raise _broken(str(exc)) from exc
+    tar = _TarStream(archive)
+    for member in tar:
+        if member.link is not None:
+            reader.links[member.name.removeprefix("./")] = member.link
+        else:
+            reader.take(member.name, member.size, tar)
     return reader.result()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Member:
+    name: str
+    size: int
+    # The target of a symbolic link (dockerd links a repeated layer's `layer.tar` to its first copy).
+    link: str | None = None
+
+
+class _TarStream:
+    """The regular files and symbolic links of a tar stream, in order; `read` gives the current file's bytes.
+
+    Our own reader rather than `tarfile`: its stream mode copies every piece several times, which cost as much
+    as hashing the layer. It reads POSIX ustar, pax (`path`, `linkpath`, `size` records) and GNU long names,
+    as Go's archive/tar writes them; content reads of `_READ` bytes come back as whole `bytes` objects, which
+    the compressor takes without another copy.
+    """
+
+    def __init__(self, archive: BinaryIO) -> None:
+        self._archive = archive
+        self._left = 0  # bytes of the current member not yet read
+        self._padding = 0
+
+    def read(self, size: int) -> bytes:
+        size = min(size, self._left)
+        if size <= 0:
+            return b""
+        data = self._archive.read(size)
+        if len(data) != size:
+            raise _broken("the archive ends inside a file")
+        self._left -= size
+        return data
+
+    def _skip(self, size: int) -> None:
+        while size > 0:
+            piece = self._archive.read(min(size, _READ))
+            if not piece:
+                raise _broken("the archive ends inside a file")
+            size -= len(piece)
+
+    def _content(self, size: int) -> bytes:
+        if size > _MAX_METADATA_BYTES:
+            raise _broken(f"an extended header of {size} bytes")
+        data = self._archive.read(size)
+        if len(data) != size:
+            raise _broken("the archive ends inside a header")
+        self._skip(-size % 512)
+        return data
+
+    def __iter__(self) -> Iterator[_Member]:
+        pax: dict[str, str] = {}
+        long_name: str | None = None
+        long_link: str | None = None
+        while True:
+            self._skip(self._left + self._padding)  # what the caller left of the previous file
+            self._left = self._padding = 0
+            header = self._archive.read(512)
+            if not header or header == _ZERO_BLOCK:
+                return  # the end-of-archive marker (or a stream that stops right after a member)
+            if len(header) != 512:
+                raise _broken("the archive ends inside a header")
+            _check_sum(header)
+            size = int(pax["size"]) if "size" in pax else _number(header[124:136])
+            kind = header[156:157]
+            if kind in (b"x", b"g", b"L", b"K"):
+                data = self._content(size)
+                if kind == b"x":
+                    pax.update(_pax_records(data))
+                elif kind == b"L":
+                    long_name = _text(data)
+                elif kind == b"K":
+                    long_link = _text(data)
+                continue  # a global pax header ("g") names nothing we use
+            name = pax.get("path") or long_name or _ustar_name(header)
+            link = pax.get("linkpath") or long_link or _text(header[157:257])
+            pax, long_name, long_link = {}, None, None
+            self._left, self._padding = size, -size % 512
+            if kind in (b"0", b"\0", b"7"):
+                yield _Member(name, size)
+            elif kind == b"2":
+                yield _Member(name, 0, link)
+            elif kind == b"S":
+                raise _broken(f"sparse file {name}")
+            # Directories, hard links, devices: nothing an image's files need.
+
+
+_ZERO_BLOCK = bytes(512)
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _ustar_name(header: bytes) -> str:
+    name = _text(header[0:100])
+    prefix = _text(header[345:500]) if header[257:262] == b"ustar" else ""
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _number(field: bytes) -> int:
+    if field[0] & 0x80:  # base-256 (GNU), for sizes beyond 8 GiB
+        value = int.from_bytes(field[1:], "big")
+        if field[0] & 0x40:
+            raise _broken("a negative size")
+        return value
+    digits = field.split(b"\0", 1)[0].strip(b" ")
+    try:
+        return int(digits, 8) if digits else 0
+    except ValueError:
+        raise _broken(f"bad number {field!r} in a header") from None
+
+
+def _check_sum(header: bytes) -> None:
+    stored = _number(header[148:156])
+    unsigned = sum(header[:148]) + sum(header[156:]) + 8 * 0x20
+    signed = unsigned - sum(256 for b in header[:148] + header[156:] if b > 127)
+    if stored not in (unsigned, signed):
+        raise _broken("a header's checksum does not match")
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """`"%d %s=%s\\n"` records: the length counts the whole record."""
+    records: dict[str, str] = {}
+    offset = 0
+    while offset < len(data):
+        space = data.find(b" ", offset)
+        try:
+            length = int(data[offset:space])
+        except ValueError:
+            raise _broken("a malformed pax header") from None
+        record = data[space + 1 : offset + length]
+        if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+            raise _broken("a malformed pax header")
+        key, value = record[:-1].split(b"=", 1)
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        offset += length
+    return records
 
 
 class _Reader:
@@ -137,6 +271,7 @@ class _Reader:
         self.open_writer = open_writer
         self.read_bytes = 0
         self.files: dict[str, _File] = {}
+        self.links: dict[str, str] = {}
 
     def _surely_wanted(self, name: str, size: int, compressed: bool) -> bool:
         # A wrong guess (a layer repeated in the archive, say) only costs an upload: the digest decides what
@@ -153,7 +288,7 @@ class _Reader:
             return left is not None and len(self.missing) >= left
         return False
 
-    def take(self, name: str, size: int, source: IO[bytes]) -> None:
+    def take(self, name: str, size: int, source: _TarStream) -> None:
         name = name.removeprefix("./")
         head = source.read(_READ)
         compressed = head.startswith(_GZIP_MAGIC) and _layer_like(name)
@@ -231,7 +366,7 @@ class _Reader:
             raise _broken("neither manifest.json nor index.json")
         diff_ids = []
         for path in layer_paths:
-            found = self.files.get(path.removeprefix("./"))
+            found = self._file(path)
             if found is None:
                 raise _broken(f"layer {path} is missing")
             diff_ids.append(found.content_digest)
@@ -242,8 +377,18 @@ class _Reader:
             raise _broken(f"layers {sorted(self.missing)} are not in the archive")
         return SavedImage(config, tuple(diff_ids), self.read_bytes)
 
+    def _file(self, name: str) -> _File | None:
+        """The file at `name`, following symbolic links within the archive."""
+        name = name.removeprefix("./")
+        for _ in range(8):
+            target = self.links.get(name)
+            if target is None:
+                return self.files.get(name)
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+        return None
+
     def _small(self, name: str) -> bytes:
-        found = self.files.get(name.removeprefix("./"))
+        found = self._file(name)
         if found is None or found.data is None:
             raise _broken(f"{name} is missing or too large")
         return found.data

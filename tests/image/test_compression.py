@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import random
+import struct
 import subprocess
 import zlib
 
@@ -16,10 +17,12 @@ import pytest
 from daas.image.compression import (
     BLOCK_BYTES,
     GZIP_HEADER,
+    STORED_BYTES,
     DeterministicGzip,
     compress_block,
     gzip_bytes,
     read_blocks,
+    stored_blocks,
 )
 
 
@@ -57,14 +60,27 @@ def test_same_input_same_bytes_serial_or_parallel() -> None:
     assert parallel.sha256.hexdigest() == hashlib.sha256(serial).hexdigest()
 
 
-def test_incompressible_blocks_are_stored() -> None:
-    block = os.urandom(BLOCK_BYTES)
+@pytest.mark.parametrize("size", [BLOCK_BYTES, STORED_BYTES, STORED_BYTES + 1, 70_000])
+def test_incompressible_blocks_are_stored(size: int) -> None:
+    block = os.urandom(size)
     deflated = compress_block(block)
-    # Stored: the data plus 5 bytes per 64 KiB stored block and the flush marker, no more.
-    assert len(block) < len(deflated) < len(block) + 512
+    # The rule, byte for byte: stored blocks of 65,535 bytes (the last shorter), 5 header bytes each.
+    expected = b"".join(
+        struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF) + piece
+        for piece in (block[i : i + STORED_BYTES] for i in range(0, size, STORED_BYTES))
+    )
+    assert deflated == expected == stored_blocks(block)
     assert zlib.decompressobj(-15).decompress(deflated) == block
     text = sample(BLOCK_BYTES)
     assert len(compress_block(text)) < len(text) // 4
+
+
+def test_stored_and_deflated_blocks_mix_in_one_member() -> None:
+    data = os.urandom(BLOCK_BYTES + 3) + sample(BLOCK_BYTES) + os.urandom(STORED_BYTES)
+    compressed = gzip_bytes(data)
+    assert gzip.decompress(compressed) == data
+    tool = subprocess.run(["gzip", "-tv"], input=compressed, capture_output=True, check=False)
+    assert tool.returncode == 0, tool.stderr
 
 
 def test_how_data_is_pushed_does_not_matter() -> None:

@@ -309,3 +309,40 @@ async def test_walrus_outage_is_an_infrastructure_fault(
         with pytest.raises(InfrastructureFault) as caught:
             await exporter(store).export(executor, image)
     assert caught.value.code is BuildFailureCode.BLOB_STORE_UNAVAILABLE
+
+
+async def test_repeated_layer_is_exported_and_pulled_back(
+    executor: DockerBuildExecutor,
+    store: WalrusClient,
+    base_image: str,
+    tmp_path: Path,
+    log: LogRecorder,
+) -> None:
+    # The same file copied twice gives the same layer twice: dockerd's archive links the second to the first.
+    context = write_context(
+        tmp_path / "context",
+        {"Dockerfile": f"FROM {base_image}\nCOPY f /f\nCOPY f /f\n", "f": "twice\n"},
+    )
+    image = await executor.build(
+        context,
+        dockerfile="Dockerfile",
+        platform="linux/amd64",
+        build_args={},
+        target=None,
+        limits=LIMITS,
+        on_log_line=log,
+    )
+    try:
+        assert image.diff_ids[1] == image.diff_ids[2]
+        exported = await exporter(store).export(executor, image)
+    finally:
+        await executor.remove(image)
+    assert exported.new_layers == 2
+    assert exported.layers[1] == exported.layers[2]
+    pulled = await pull_image(
+        store,
+        exported.index_blob_id,
+        tmp_path / "layout",
+        expected_manifest=exported.manifest_digest,
+    )
+    assert pulled.config_digest == image.image_id
