@@ -3,6 +3,7 @@
  * ustar headers, pax records for long names, and a gzip container of stored DEFLATE blocks of 65535 bytes.
  */
 
+import { BundleError } from "./errors";
 import type { EntryKind } from "./types";
 
 export const BLOCK_SIZE = 512;
@@ -204,7 +205,9 @@ export class StoredGzipWriter {
 /** Lower-case hex SHA-256 with WebCrypto (browsers in secure contexts, and Node 20's globalThis.crypto). */
 export async function sha256Hex(data: Uint8Array): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new Error("WebCrypto (crypto.subtle) is not available: open the dashboard over https");
+  if (!subtle) {
+    throw new BundleError("io", "WebCrypto (crypto.subtle) is not available here: open the dashboard over https");
+  }
   const digest = new Uint8Array(await subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -334,7 +334,7 @@ export function executablePredicate(option: PackOptions["executable"]): ((path: 
   if (option === undefined) return undefined;
   if (typeof option === "function") return option;
   const set = new Set<string>();
-  for (const path of option) set.add(splitEntryName(path).join("/"));
+  for (const path of option) set.add(relative(path, "executable path").join("/"));
   return (path) => set.has(path);
 }
 

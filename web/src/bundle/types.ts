@@ -1,6 +1,9 @@
 /** The public types of the bundle packer (see index.ts). */
 
-/** What the packer reports while it works: `reading` an archive (bytes of the archive), then `packing`. */
+/**
+ * What the packer reports while it works: `reading` an archive (bytes: of the archive file; files: entries read so
+ * far, `filesTotal` 0 as it is not known yet), then `packing` (bytes: of file data; files: regular files).
+ */
 export interface PackProgress {
   phase: "reading" | "packing";
   bytesDone: number;
