@@ -3,7 +3,7 @@
  * `request_build` transaction (gas coins, object versions, gas price), the wallet signs it, the API executes it.
  * The browser needs no Sui RPC of its own.
  */
-import { ApiError, type Problem, postJson } from "./http";
+import { ApiError, getJson, type Problem, postJson } from "./http";
 
 /** api/models.py `PrepareBuildRequest` */
 export interface PrepareBuildRequest {
@@ -83,4 +83,29 @@ export function requestProblem(error: unknown): RequestProblem | null {
 export function problemKind(error: unknown): string | null {
   const type = requestProblem(error)?.type;
   return type ? (type.split("/").pop() ?? null) : null;
+}
+
+/**
+ * Waits until the API's indexer has seen a new request (it follows the chain's checkpoints, a moment behind
+ * execution), polling the requester's builds so nothing answers 404 meanwhile. True once it is listed; false
+ * when `timeoutMs` passed first (the request is on chain all the same).
+ */
+export async function waitUntilIndexed(
+  requester: string,
+  requestId: string,
+  { timeoutMs = 15_000, intervalMs = 400, signal }: { timeoutMs?: number; intervalMs?: number; signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  const path = `/v1/builds?requester=${encodeURIComponent(requester)}&limit=20`;
+  for (;;) {
+    try {
+      const page = await getJson<{ items: Array<{ request_id: string }> }>(path, signal);
+      if (page.items.some((item) => item.request_id === requestId)) return true;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      // the API hiccuped: try again until the deadline
+    }
+    if (Date.now() + intervalMs > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }

@@ -1,4 +1,6 @@
 /** Step 3: what the wallet will sign (the API's summary of the prepared transaction), then sign and submit. */
+import { useEffect, useRef } from "react";
+
 import type { ApiConfig } from "../../api/config";
 import { ApiError } from "../../api/http";
 import { type PreparedTransaction, problemKind, requestProblem } from "../../api/requests";
@@ -38,6 +40,12 @@ export function ReviewStep({
   onSign: () => void;
 }) {
   const busy = sign.status === "signing" || sign.status === "submitting" || sign.status === "submitted";
+  const signButton = useRef<HTMLButtonElement>(null);
+  // After a rejection or failure the wallet's dialog is gone and the button was disabled: put the keyboard
+  // back where the next action is.
+  useEffect(() => {
+    if (sign.status === "rejected" || sign.status === "error") signButton.current?.focus();
+  }, [sign.status]);
   return (
     <section className="card step-card" aria-labelledby="step-review">
       <h2 id="step-review">
@@ -64,7 +72,7 @@ export function ReviewStep({
           </p>
           <Summary prepared={prepared} />
           <div className="actions">
-            <button type="button" className="primary" onClick={onSign} disabled={busy}>
+            <button type="button" className="primary" onClick={onSign} disabled={busy} ref={signButton}>
               {sign.status === "rejected" || sign.status === "error" ? "Sign again" : "Sign and submit"}
             </button>
             {sign.status === "error" && sign.canPrepareAgain && (
@@ -80,7 +88,7 @@ export function ReviewStep({
         {sign.status === "submitting" && <Spinner label="Submitting the signed request to the chain…" />}
         {sign.status === "submitted" && (
           <p className="success">
-            Submitted: build request <code className="break">{sign.requestId}</code>.
+            Submitted: build request <code className="break">{sign.requestId}</code>. Opening it…
           </p>
         )}
       </div>

@@ -11,7 +11,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { type ApiConfig, useConfig } from "../../api/config";
 import { ApiError } from "../../api/http";
-import { executeBuild, prepareBuild, type PreparedTransaction, problemKind, requestProblem } from "../../api/requests";
+import { executeBuild, prepareBuild, waitUntilIndexed, type PreparedTransaction, problemKind, requestProblem } from "../../api/requests";
 import { Spinner } from "../../components/Spinner";
 import { type Step, Stepper } from "../../components/Stepper";
 import { formatBytes } from "../../format";
@@ -126,6 +126,8 @@ function NewBuild({ config }: { config: ApiConfig }) {
     try {
       const executed = await executeBuild(prepared.tx_bytes, signature);
       setSign({ status: "submitted", requestId: executed.request_id, digest: executed.digest });
+      // The build page reads the API's database: let the indexer catch up with the chain first.
+      await waitUntilIndexed(prepared.sender, executed.request_id).catch(() => false);
       navigate(`/builds/${executed.request_id}`);
     } catch (error) {
       const kind = problemKind(error);
