@@ -25,15 +25,16 @@ import hashlib
 import logging
 import secrets
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import sqlalchemy as sa
 
 from daas.attestation.attestor import Attestor
 from daas.build import BuildExecutor, BuildLimits, BuiltImage
-from daas.bundle import BundleConfig, BundleLimits
+from daas.bundle import BundleLimits
 from daas.chain.codecs import RequestStatus
 from daas.chain.transactions import DaasPackage
 from daas.config import Settings
@@ -57,7 +58,7 @@ from runner.buildlog import BuildLog
 from runner.lease import LeaseKeeper
 from runner.logfmt import build_fields
 from runner.outcome import Outcome, SignedResult
-from runner.recorder import BuildRecorder, LeaseLost, StepRecord
+from runner.recorder import Artifact, BuildRecorder, LeaseLost
 from runner.steps.attest import sign_failure, sign_success
 from runner.steps.build import build_image
 from runner.steps.export import (
@@ -321,66 +322,75 @@ class BuildPipeline:
             step.details.update(
                 image_id=built.image_id, image_bytes=built.size, layers=len(built.diff_ids)
             )
+        removed = False
+
+        async def remove_image() -> None:
+            nonlocal removed
+            await self._remove_image(built)
+            removed = True
+
         try:
             async with recorder.step(BuildStep.EXPORTING) as step:
-                signed_inputs = await self._export(build, built, unpacked.config, recorder, step)
+                exported = await deps.exporter.export(deps.executor, built)
                 await build_log.system(
-                    f"image {signed_inputs[0]} stored: index blob {signed_inputs[1]}"
+                    f"image {exported.manifest_digest} stored: index blob {exported.index_blob_id}"
                 )
-                stored_log = await self._store_log(build, build_log, recorder, required=True)
-                step.details.update(log_blob_id=stored_log.blob_id, log_lines=stored_log.lines)
+                # The local image is no longer needed, and the Kubernetes manifest and the log go to Walrus
+                # independently: all three at once, then the artifacts' rows in one transaction.
+                text = kubernetes_yaml(
+                    deps.settings, build.request_id, exported.manifest_digest, unpacked.config
+                )
+                kubernetes, stored_log, _ = await _concurrently(
+                    lambda: store_kubernetes(deps.store, text),
+                    lambda: self._store_log_blob(build, build_log, required=True),
+                    remove_image,
+                )
+                index_bytes = exported.index.to_bytes()
+                await recorder.artifacts(
+                    [
+                        Artifact(
+                            ArtifactKind.IMAGE_INDEX,
+                            exported.index_blob_id,
+                            hashlib.sha256(index_bytes).digest(),
+                            len(index_bytes),
+                            INDEX_MEDIA_TYPE,
+                        ),
+                        Artifact(
+                            ArtifactKind.KUBERNETES,
+                            kubernetes.blob_id,
+                            kubernetes.sha256,
+                            kubernetes.size,
+                            kubernetes.media_type,
+                            text,
+                        ),
+                        _log_artifact(stored_log),
+                    ]
+                )
+                step.details.update(
+                    manifest_digest=exported.manifest_digest,
+                    index_blob_id=exported.index_blob_id,
+                    kubernetes_blob_id=kubernetes.blob_id,
+                    new_layers=exported.new_layers,
+                    reused_layers=exported.reused_layers,
+                    stored_bytes=exported.stored_bytes,
+                    reused_bytes=exported.reused_bytes,
+                    log_blob_id=stored_log.blob_id,
+                    log_lines=stored_log.lines,
+                )
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._remove_image(built)
+            if not removed:
+                with anyio.CancelScope(shield=True):
+                    await self._remove_image(built)
         async with recorder.step(BuildStep.ATTESTING):
             return sign_success(
                 deps.attestor,
                 deps.package,
                 deps.enclave_id,
                 build,
-                manifest_digest=signed_inputs[0],
-                index_blob_id=signed_inputs[1],
+                manifest_digest=exported.manifest_digest,
+                index_blob_id=exported.index_blob_id,
                 log=stored_log,
             )
-
-    async def _export(
-        self,
-        build: Build,
-        built: BuiltImage,
-        config: BundleConfig,
-        recorder: BuildRecorder,
-        step: StepRecord,
-    ) -> tuple[str, str]:
-        deps = self.deps
-        exported = await deps.exporter.export(deps.executor, built)
-        index_bytes = exported.index.to_bytes()
-        await recorder.artifact(
-            ArtifactKind.IMAGE_INDEX,
-            blob_id=exported.index_blob_id,
-            sha256=hashlib.sha256(index_bytes).digest(),
-            size=len(index_bytes),
-            media_type=INDEX_MEDIA_TYPE,
-        )
-        text = kubernetes_yaml(deps.settings, build.request_id, exported.manifest_digest, config)
-        manifest = await store_kubernetes(deps.store, text)
-        await recorder.artifact(
-            ArtifactKind.KUBERNETES,
-            blob_id=manifest.blob_id,
-            sha256=manifest.sha256,
-            size=manifest.size,
-            media_type=manifest.media_type,
-            content=text,
-        )
-        step.details.update(
-            manifest_digest=exported.manifest_digest,
-            index_blob_id=exported.index_blob_id,
-            kubernetes_blob_id=manifest.blob_id,
-            new_layers=exported.new_layers,
-            reused_layers=exported.reused_layers,
-            stored_bytes=exported.stored_bytes,
-            reused_bytes=exported.reused_bytes,
-        )
-        return exported.manifest_digest, exported.index_blob_id
 
     async def _remove_image(self, built: BuiltImage) -> None:
         try:
@@ -389,25 +399,25 @@ class BuildPipeline:
             # The periodic clean-up prunes what is left.
             log.warning("could not remove %s: %s", built.tag, exc)
 
-    async def _store_log(
-        self, build: Build, build_log: BuildLog, recorder: BuildRecorder, *, required: bool
+    async def _store_log_blob(
+        self, build: Build, build_log: BuildLog, *, required: bool
     ) -> StoredArtifact:
+        """Every line written so far, stored on Walrus (see `store_log` for `required`)."""
         await build_log.flush()
         lines = await anyio.to_thread.run_sync(self._read_log, build.request_id)
-        stored = await store_log(
+        return await store_log(
             self.deps.store,
             lines,
             max_bytes=self.deps.settings.walrus.max_request_bytes,
             required=required,
         )
+
+    async def _store_log(
+        self, build: Build, build_log: BuildLog, recorder: BuildRecorder, *, required: bool
+    ) -> StoredArtifact:
+        stored = await self._store_log_blob(build, build_log, required=required)
         if stored.blob_id:
-            await recorder.artifact(
-                ArtifactKind.LOG,
-                blob_id=stored.blob_id,
-                sha256=stored.sha256,
-                size=stored.size,
-                media_type=stored.media_type,
-            )
+            await recorder.artifacts([_log_artifact(stored)])
         return stored
 
     def _read_log(self, build_id: str) -> list[BuildLogLine]:
@@ -482,3 +492,37 @@ class BuildPipeline:
         else:
             await build_log.system(f"{what} not posted: {posted.outcome.value}")
         return posted.outcome, details
+
+
+def _log_artifact(stored: StoredArtifact) -> Artifact:
+    return Artifact(ArtifactKind.LOG, stored.blob_id, stored.sha256, stored.size, stored.media_type)
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
+
+async def _concurrently(
+    first: Callable[[], Awaitable[A]],
+    second: Callable[[], Awaitable[B]],
+    third: Callable[[], Awaitable[C]],
+) -> tuple[A, B, C]:
+    """Run three calls at once; the first failure is raised as itself (not in a group), the others cancelled."""
+    results: list[Any] = [None, None, None]
+    failures: list[Exception] = []
+
+    async with anyio.create_task_group() as tg:
+
+        async def run(index: int, call: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                results[index] = await call()
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+
+        for index, call in enumerate((first, second, third)):
+            tg.start_soon(run, index, call)
+    if failures:
+        raise failures[0]
+    return results[0], results[1], results[2]

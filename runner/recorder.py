@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -32,13 +32,25 @@ from daas.db.repos import artifacts, builds, events
 from daas.errors import DatabaseError
 from runner.outcome import Outcome
 
-__all__ = ["BuildRecorder", "LeaseLost", "StepRecord"]
+__all__ = ["Artifact", "BuildRecorder", "LeaseLost", "StepRecord"]
 
 log = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
     """This runner no longer holds the build's lease: stop, post nothing, write nothing more."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A blob stored for the build (`build_artifacts`)."""
+
+    kind: ArtifactKind
+    blob_id: str
+    sha256: bytes
+    size: int
+    media_type: str
+    content: str | None = None
 
 
 @dataclasses.dataclass
@@ -124,18 +136,24 @@ class BuildRecorder:
         media_type: str,
         content: str | None = None,
     ) -> None:
+        await self.artifacts([Artifact(kind, blob_id, sha256, size, media_type, content)])
+
+    async def artifacts(self, items: Sequence[Artifact]) -> None:
+        """Record several artifacts in one transaction."""
+
         def write() -> None:
             with session_scope(self._engine) as session:
-                artifacts.put(
-                    session,
-                    self.build_id,
-                    kind,
-                    blob_id=blob_id,
-                    sha256=sha256.hex(),
-                    size=size,
-                    media_type=media_type,
-                    content=content,
-                )
+                for item in items:
+                    artifacts.put(
+                        session,
+                        self.build_id,
+                        item.kind,
+                        blob_id=item.blob_id,
+                        sha256=item.sha256.hex(),
+                        size=item.size,
+                        media_type=item.media_type,
+                        content=item.content,
+                    )
                 session.commit()
 
         await anyio.to_thread.run_sync(write)

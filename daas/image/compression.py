@@ -7,11 +7,11 @@ what an image digest means, so changing any of them changes digests):
 - the data is cut into blocks of `BLOCK_BYTES` (1 MiB) of uncompressed input, each compressed on its own
   (raw deflate, zlib level 1, 32 KiB window, no dictionary from the previous block) and ended with a full flush,
   so blocks can be compressed in parallel and concatenated;
-- a block whose first `PROBE_BYTES` do not shrink below 97 % at level 1 is stored instead: written here (not
-  by zlib) as stored deflate blocks of 65,535 bytes each, the last one shorter, each a zero byte (BFINAL 0,
-  BTYPE 00, padding), LEN and NLEN little-endian, then the bytes. Already-compressed data costs a copy, not a
-  futile compression (zlib's level 0 is five times slower, and where it cuts its stored blocks depends on the
-  caller's output buffer, so it is no rule to promise);
+- a block whose first `PROBE_BYTES` (16 KiB) do not shrink below 97 % at level 1 is stored instead: written
+  here (not by zlib) as stored deflate blocks of 65,535 bytes each, the last one shorter, each a zero byte
+  (BFINAL 0, BTYPE 00, padding), LEN and NLEN little-endian, then the bytes. Already-compressed data costs a
+  copy, not a futile compression (zlib's level 0 is five times slower, and where it cuts its stored blocks
+  depends on the caller's output buffer, so it is no rule to promise);
 - an empty final block, then CRC-32 and length (mod 2^32), little-endian.
 
 The output is ordinary gzip for any reader (Go's compress/gzip in dockerd and containerd, `gzip -d`). Bytes can
@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 BLOCK_BYTES = 1024 * 1024
-PROBE_BYTES = 64 * 1024
+# Enough to tell compressed or random data from the rest; larger probes cost more than the misjudged blocks.
+PROBE_BYTES = 16 * 1024
 LEVEL = 1
 STORED_RATIO = 0.97
 # The most a stored deflate block holds (LEN is 16 bits).

@@ -199,16 +199,22 @@ class ImageExporter:
                 BuildFailureCode.INTERNAL,
                 f"the saved config has digest {config_digest}, not the image id {image.image_id}",
             )
-        config = await store_blob(
-            self.store, saved.config, CONFIG_MEDIA_TYPE, chunk_bytes=self.chunk_bytes
-        )
         manifest_bytes = image_manifest(
-            Descriptor(CONFIG_MEDIA_TYPE, config.digest, config.size),
+            Descriptor(CONFIG_MEDIA_TYPE, config_digest, len(saved.config)),
             [Descriptor(layer.media_type, layer.digest, layer.size) for layer in layers],
         )
-        manifest = await store_blob(
-            self.store, manifest_bytes, MANIFEST_MEDIA_TYPE, chunk_bytes=self.chunk_bytes
-        )
+        # The manifest names the config by digest, not by blob id: both are stored at once.
+        entries: dict[str, BlobEntry] = {}
+
+        async def put(data: bytes, media_type: str) -> None:
+            entries[media_type] = await store_blob(
+                self.store, data, media_type, chunk_bytes=self.chunk_bytes
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(put, saved.config, CONFIG_MEDIA_TYPE)
+            tg.start_soon(put, manifest_bytes, MANIFEST_MEDIA_TYPE)
+        config, manifest = entries[CONFIG_MEDIA_TYPE], entries[MANIFEST_MEDIA_TYPE]
         index = ImageIndex.build(manifest.digest, image.platform, [manifest, config, *layers])
         index_bytes = index.to_bytes()
         if len(index_bytes) > min(self.chunk_bytes, MAX_INDEX_BYTES):

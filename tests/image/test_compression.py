@@ -17,6 +17,7 @@ import pytest
 from daas.image.compression import (
     BLOCK_BYTES,
     GZIP_HEADER,
+    PROBE_BYTES,
     STORED_BYTES,
     DeterministicGzip,
     compress_block,
@@ -73,6 +74,15 @@ def test_incompressible_blocks_are_stored(size: int) -> None:
     assert zlib.decompressobj(-15).decompress(deflated) == block
     text = sample(BLOCK_BYTES)
     assert len(compress_block(text)) < len(text) // 4
+
+
+def test_the_probe_decides_from_the_first_16_kib() -> None:
+    assert PROBE_BYTES == 16 * 1024
+    random_head = os.urandom(PROBE_BYTES) + sample(BLOCK_BYTES - PROBE_BYTES)
+    assert compress_block(random_head) == stored_blocks(random_head)
+    text_head = sample(PROBE_BYTES) + os.urandom(BLOCK_BYTES - PROBE_BYTES)
+    assert compress_block(text_head) != stored_blocks(text_head)
+    assert zlib.decompressobj(-15).decompress(compress_block(text_head)) == text_head
 
 
 def test_stored_and_deflated_blocks_mix_in_one_member() -> None:

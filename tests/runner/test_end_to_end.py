@@ -81,7 +81,14 @@ async def test_request_ends_succeeded_with_everything_on_walrus(
         # The Kubernetes manifest on Walrus, referencing the image by digest through our registry.
         with session_scope(stack.engine) as session:
             stored = artifacts.get(session, request_id, ArtifactKind.KUBERNETES)
+            index_row = artifacts.get(session, request_id, ArtifactKind.IMAGE_INDEX)
+            log_row = artifacts.get(session, request_id, ArtifactKind.LOG)
             lines = logs.read(session, request_id)
+        # All three stored blobs recorded (in one transaction), naming what went on chain.
+        assert index_row is not None and index_row.blob_id == result.image_index_blob_id
+        assert log_row is not None and log_row.blob_id == result.log_blob_id
+        assert bytes.fromhex(log_row.sha256) == result.log_digest
+        assert any(text.startswith("image sha256:") and "stored" in text for text in texts)
         assert stored is not None and stored.content is not None
         text = (await stack.store.read(stored.blob_id)).decode()
         assert text == stored.content
@@ -101,6 +108,9 @@ async def test_request_ends_succeeded_with_everything_on_walrus(
         "done",
     ]
     building = stack.step_payload(request_id, BuildStep.BUILDING)
+    exporting = stack.step_payload(request_id, BuildStep.EXPORTING)
+    assert exporting["log_blob_id"] == result.log_blob_id
+    assert exporting["kubernetes_blob_id"] == stored.blob_id
     assert building["ok"] and building["duration_ms"] >= 0 and building["attempt"] == 1
     assert [line.line_no for line in lines] == list(range(len(lines)))
     assert any(e.kind is EventKind.LOG for e in stack.events(request_id))
