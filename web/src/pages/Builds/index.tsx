@@ -14,12 +14,21 @@ import { useWalletAddress } from "./useWalletAddress";
 const PAGE_SIZE = 20;
 const ADDRESS = /^0[xX][0-9a-fA-F]{1,64}$/;
 
-export function parseFilters(search: URLSearchParams): { status?: BuildStatus; requester?: string } {
+interface Filters {
+  status?: BuildStatus;
+  requester?: string;
+  /** page size, 1..200 (`?limit=`); PAGE_SIZE when absent */
+  limit?: number;
+}
+
+export function parseFilters(search: URLSearchParams): Filters {
   const status = search.get("status")?.toLowerCase();
   const requester = search.get("requester")?.trim();
+  const limit = Number(search.get("limit"));
   return {
     ...(status && (BUILD_STATUSES as readonly string[]).includes(status) ? { status: status as BuildStatus } : {}),
     ...(requester && ADDRESS.test(requester) ? { requester: requester.toLowerCase() } : {}),
+    ...(Number.isInteger(limit) && limit >= 1 && limit <= 200 ? { limit } : {}),
   };
 }
 
@@ -33,6 +42,8 @@ function setFilters(next: { status?: string | undefined; requester?: string | un
   const query = new URLSearchParams();
   if (next.status) query.set("status", next.status);
   if (next.requester) query.set("requester", next.requester);
+  const limit = parseFilters(new URLSearchParams(window.location.search)).limit;
+  if (limit) query.set("limit", String(limit));
   const text = query.toString();
   navigate(text ? `/builds?${text}` : "/builds", { replace: true });
 }
@@ -42,7 +53,7 @@ export default function BuildsPage() {
   const filters = parseFilters(search);
   const wallet = useWalletAddress();
   const mine = sameAddress(filters.requester, wallet);
-  const list = useBuildList({ ...filters, limit: PAGE_SIZE });
+  const list = useBuildList({ ...filters, limit: filters.limit ?? PAGE_SIZE });
   const items = list.data?.pages.flatMap((p) => p.items) ?? [];
   const filtered = filters.status !== undefined || filters.requester !== undefined;
 
