@@ -87,9 +87,7 @@ def _executes(seen: list[tuple[str, str]]) -> int:
 
 
 @pytest.mark.parametrize("page", [DESKTOP, PHONE], indirect=True, ids=["1440", "375"])
-def test_request_a_build_with_the_dev_wallet(
-    page: Any, dev_stack: Any, artifacts: Path, tmp_path: Path
-) -> None:
+def test_request_a_build_with_the_dev_wallet(page: Any, dev_stack: Any, artifacts: Path) -> None:
     seen = _requests_to(page)
     page.goto("/")
     page.get_by_role("heading", name="New build", level=1).wait_for()
@@ -136,7 +134,8 @@ def test_request_a_build_with_the_dev_wallet(
     page.wait_for_url(BUILD_URL)
     request_id = page.url.rsplit("/", 1)[1]
     assert _executes(seen) == 1
-    page.wait_for_load_state("networkidle")
+    page.get_by_role("heading", level=1).first.wait_for()  # the build page (its live stream never idles)
+    page.wait_for_timeout(500)
     _shot(page, artifacts, "7-submitted")
 
     # The browser talked to the API and the Walrus publisher, nothing else (no RPC, no SuiNS).
@@ -335,6 +334,29 @@ def test_wallet_on_another_network_is_refused(page: Any, artifacts: Path) -> Non
     assert page.get_by_text("Connect a wallet on localnet to prepare the build request.").is_visible()
     assert page.get_by_test_id("tx-summary").count() == 0
     _shot(page, artifacts, "error-wrong-network")
+
+
+@pytest.mark.parametrize("page", [PHONE], indirect=True, ids=["375"])
+def test_no_dev_wallet_outside_daas_dev(page: Any, dev_stack: Any, artifacts: Path) -> None:
+    """With `dev_wallet: false` (any real deployment) the dev wallet is never registered, and no faucet shows."""
+
+    def real_network(route: Any) -> None:
+        answer = route.fetch()
+        config = answer.json()
+        config["dev_wallet"] = False
+        route.fulfill(response=answer, body=json.dumps(config))
+
+    page.route(f"{_origin(dev_stack.api_url)}/v1/config", real_network)
+    page.goto("/")
+    page.get_by_role("button", name="Connect wallet").first.click()
+    dialog = page.get_by_role("dialog", name="Connect a wallet")
+    dialog.get_by_text("No Sui wallet was found in this browser").wait_for()
+    assert dialog.get_by_role("button", name=re.compile("DaaS Dev Wallet")).count() == 0
+    assert page.evaluate("localStorage.getItem('daas:dev-wallet:secret-key')") is None
+    _shot(page, artifacts, "no-wallet")
+    page.keyboard.press("Escape")
+    assert page.get_by_role("dialog").count() == 0
+    assert page.get_by_role("button", name="Get dev SUI").count() == 0
 
 
 # --- keyboard only -------------------------------------------------------------------------------------------

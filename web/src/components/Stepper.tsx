@@ -15,8 +15,8 @@ const STATE_TEXT: Record<StepState, string> = {
 
 export function Stepper({ steps, label = "Progress" }: { steps: Step[]; label?: string }) {
   return (
-    <nav aria-label={label} className="stepper">
-      <ol>
+    <div className="stepper">
+      <ol aria-label={label}>
         {steps.map((step, index) => (
           <li key={step.label} className={`step step-${step.state}`} aria-current={step.state === "current" ? "step" : undefined}>
             <span className="step-marker" aria-hidden="true">
@@ -29,6 +29,6 @@ export function Stepper({ steps, label = "Progress" }: { steps: Step[]; label?: 
           </li>
         ))}
       </ol>
-    </nav>
+    </div>
   );
 }
