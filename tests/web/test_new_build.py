@@ -47,8 +47,8 @@ def _connect_dev_wallet(page: Any) -> str:
     dialog.get_by_role("button", name=re.compile("DaaS Dev Wallet")).click()
     address = page.get_by_test_id("account-address")
     address.wait_for()
-    title = address.get_attribute("title")
-    assert title and re.fullmatch(r"0x[0-9a-f]{64}", title)
+    title = str(address.get_attribute("title"))
+    assert re.fullmatch(r"0x[0-9a-f]{64}", title), title
     return title
 
 
@@ -63,14 +63,14 @@ def _pack_hello(page: Any, executable: bool = True) -> str:
     page.get_by_test_id("folder-input").set_input_files(str(HELLO))
     sha = page.get_by_test_id("bundle-sha256")
     sha.wait_for()
-    return sha.inner_text().strip()
+    return str(sha.inner_text()).strip()
 
 
 def _store(page: Any) -> str:
     page.get_by_role("button", name=re.compile(r"Store on Walrus")).click()
     blob = page.get_by_test_id("blob-id")
     blob.wait_for()
-    return blob.inner_text().strip()
+    return str(blob.inner_text()).strip()
 
 
 def _requests_to(page: Any) -> list[tuple[str, str]]:
@@ -80,7 +80,9 @@ def _requests_to(page: Any) -> list[tuple[str, str]]:
 
 
 def _executes(seen: list[tuple[str, str]]) -> int:
-    return sum(1 for method, url in seen if method == "POST" and url.endswith("/v1/requests/execute"))
+    return sum(
+        1 for method, url in seen if method == "POST" and url.endswith("/v1/requests/execute")
+    )
 
 
 # --- the whole flow ------------------------------------------------------------------------------------------
@@ -124,7 +126,10 @@ def test_request_a_build_with_the_dev_wallet(page: Any, dev_stack: Any, artifact
     _shot(page, artifacts, "5-approval")
     approval.get_by_role("button", name="Reject").click()
     page.get_by_role("alert").filter(has_text="Signature rejected").wait_for()
-    assert "Nothing was submitted" in page.get_by_role("alert").filter(has_text="Signature rejected").inner_text()
+    assert (
+        "Nothing was submitted"
+        in page.get_by_role("alert").filter(has_text="Signature rejected").inner_text()
+    )
     assert _executes(seen) == 0
     _shot(page, artifacts, "6-rejected")
 
@@ -134,7 +139,8 @@ def test_request_a_build_with_the_dev_wallet(page: Any, dev_stack: Any, artifact
     page.wait_for_url(BUILD_URL)
     request_id = page.url.rsplit("/", 1)[1]
     assert _executes(seen) == 1
-    page.get_by_role("heading", level=1).first.wait_for()  # the build page (its live stream never idles)
+    # The build page is there (not "network idle": its live stream never idles).
+    page.get_by_role("heading", level=1).first.wait_for()
     page.wait_for_timeout(500)
     _shot(page, artifacts, "7-submitted")
 
@@ -190,7 +196,8 @@ def test_drop_an_archive(page: Any, artifacts: Path, tmp_path: Path) -> None:
 def test_unfunded_wallet_is_told_its_balance_then_funds_it(
     page: Any, page_errors: Any, artifacts: Path
 ) -> None:
-    page_errors.allow(r"status of 402 \(Payment Required\)")  # the API's answer to prepare, shown below
+    # The API's answer to prepare, shown below.
+    page_errors.allow(r"status of 402 \(Payment Required\)")
     page.goto("/")
     _connect_dev_wallet(page)
     _pack_hello(page)
@@ -211,8 +218,12 @@ def test_unfunded_wallet_is_told_its_balance_then_funds_it(
 def test_escape_in_the_wallet_rejects(page: Any, artifacts: Path) -> None:
     seen = _requests_to(page)
     page.goto("/")
-    _connect_dev_wallet(page)
+    address = _connect_dev_wallet(page)
     _fund(page)
+    # The key is kept in this browser: a reload reconnects the same account by itself.
+    page.reload()
+    page.get_by_test_id("account-address").wait_for()
+    assert page.get_by_test_id("account-address").get_attribute("title") == address
     _pack_hello(page)
     _store(page)
     page.get_by_role("button", name="Sign and submit").click()
@@ -269,7 +280,9 @@ def test_api_unreachable_is_said_plainly(
 
 
 @pytest.mark.parametrize("page", [DESKTOP], indirect=True, ids=["1440"])
-def test_walrus_refusal_is_shown(page: Any, dev_stack: Any, page_errors: Any, artifacts: Path) -> None:
+def test_walrus_refusal_is_shown(
+    page: Any, dev_stack: Any, page_errors: Any, artifacts: Path
+) -> None:
     page_errors.allow(r"Failed to load resource: the server responded with a status of 503")
     walrus = _origin(dev_stack.walrus_url)
 
@@ -331,7 +344,9 @@ def test_wallet_on_another_network_is_refused(page: Any, artifacts: Path) -> Non
     assert "sui:localnet" in alert.inner_text() and "sui:testnet" in alert.inner_text()
     _pack_hello(page)
     _store(page)
-    assert page.get_by_text("Connect a wallet on localnet to prepare the build request.").is_visible()
+    assert page.get_by_text(
+        "Connect a wallet on localnet to prepare the build request."
+    ).is_visible()
     assert page.get_by_test_id("tx-summary").count() == 0
     _shot(page, artifacts, "error-wrong-network")
 
@@ -371,7 +386,7 @@ def _tab_to(page: Any, name: str | re.Pattern[str], *, limit: int = 60, back: bo
             " const id = el.id && document.querySelector(`label[for='${el.id}']`);"
             " return (el.getAttribute('aria-label') || (id && id.textContent) || el.textContent || '').trim(); })()"
         )
-        if (name.search(label) if isinstance(name, re.Pattern) else label == name):
+        if name.search(label) if isinstance(name, re.Pattern) else label == name:
             assert page.evaluate("document.activeElement.matches(':focus-visible')"), label
             return
     raise AssertionError(f"Tab never reached {name!r}")
