@@ -395,3 +395,47 @@ def test_builds_list_at_phone_width(page: Page, finished: dict[str, str], artifa
     link = page.locator(".build-link").first
     assert link.get_attribute("title", timeout=5000) == link.locator(".build-row-id").text_content()
     page.screenshot(path=artifacts / "builds-375.png", full_page=True)
+
+
+def test_thousands_of_lines_and_follow_stops_when_scrolled_up(
+    page: Page, dev_stack: Any, tmp_path: Path
+) -> None:
+    """3,000 lines at once, then a slow tail: all shown; scrolling up stops following, the button resumes."""
+    context = tmp_path / "chatty"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM daas-base:latest\n"
+        'RUN seq 1 3000 && for i in $(seq 1 30); do echo "tick $i"; sleep 0.25; done\n'
+    )
+    request_id = dev_stack.submit(context)
+    page.goto(f"/builds/{request_id}")
+    log = page.get_by_role("region", name=re.compile(r"^Build log"))
+    expect(page.locator(".log-line", has_text=re.compile(r"^3000$"))).to_be_attached(timeout=60_000)
+    expect(page.locator(".log-line", has_text=re.compile(r"^tick 2$"))).to_be_attached()
+    assert status_badge(page).get_attribute("data-status") == "pending"
+
+    def distance_from_bottom() -> float:
+        return float(log.evaluate("e => e.scrollHeight - e.scrollTop - e.clientHeight"))
+
+    # Following: the box stays at the bottom as lines arrive.
+    expect(page.locator(".log-line", has_text=re.compile(r"^tick 5$"))).to_be_attached()
+    page.wait_for_timeout(300)
+    assert distance_from_bottom() < 40
+
+    # Scrolled up: it stays put while lines keep arriving, and offers to follow again.
+    log.evaluate("e => { e.scrollTop = 1000; }")
+    follow = page.get_by_role("button", name=re.compile(r"^Follow the log"))
+    expect(follow).to_be_visible()
+    expect(page.locator(".log-line", has_text=re.compile(r"^tick 12$"))).to_be_attached()
+    assert log.evaluate("e => e.scrollTop") == 1000
+    expect(follow).to_have_text(re.compile(r"\(\d+ new lines?\)"))
+    follow.click()
+    expect(follow).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert distance_from_bottom() < 40
+
+    expect(status_badge(page)).to_have_attribute(
+        "data-status", "succeeded", timeout=BUILD_TIMEOUT_MS
+    )
+    assert_every_line_once(page, api_log(dev_stack, request_id))
+    assert len(log_lines(page)) > 3000
