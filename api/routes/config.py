@@ -23,8 +23,9 @@ async def get_config(ctx: ContextDep) -> ApiConfig:
         package_id=settings.chain.package_id,
         registry_id=settings.chain.registry_id,
         enclave_config_id=settings.chain.enclave_config_id,
-        explorer_object_url=settings.preset.explorer_object_url,
-        explorer_tx_url=settings.preset.explorer_tx_url,
+        # Templates with only `{id}` / `{digest}` left: the node's URL (`{rpc}`) is filled in here.
+        explorer_object_url=settings.explorer_object_url("{id}"),
+        explorer_tx_url=settings.explorer_tx_url("{digest}"),
         walrus_aggregator_url=settings.walrus_aggregator_url,
         walrus_publisher_url=settings.walrus_publisher_url,
         registry_host=registry_host(settings),

@@ -187,7 +187,13 @@ async def test_faucet_funds_a_new_address_on_the_stand_in(
         faucet = StandInFaucet(chain.standin, amount_mist=3 * MIST_PER_SUI)
         settings = make_settings(tmp_path, chain, network="localnet")
         async with api(settings, sqlite_engine, chain=chain.client, faucet=faucet) as http:
-            assert (await http.get("/v1/config")).json()["dev_wallet"] is True
+            config = (await http.get("/v1/config")).json()
+            assert config["dev_wallet"] is True
+            # Localnet explorers take the node's URL: filled in, only `{digest}` / `{id}` remain.
+            assert (
+                "{rpc}" not in config["explorer_tx_url"] and "{digest}" in config["explorer_tx_url"]
+            )
+            assert "network=http%3A%2F%2F127.0.0.1" in config["explorer_object_url"]
             assert await chain.client.get_balance(STRANGER) == 0
 
             first = await http.post("/v1/dev/faucet", json={"address": "0x" + STRANGER[2:].upper()})

@@ -259,7 +259,8 @@ async def test_logs_as_text_from_a_line(client: httpx.AsyncClient, engine: sa.En
 async def test_config_for_the_front_end(client: httpx.AsyncClient, settings: Settings) -> None:
     body = (await client.get("/v1/config")).json()
     assert body["network"] == "localnet"
-    assert body["explorer_object_url"] == settings.preset.explorer_object_url
+    assert body["explorer_object_url"] == settings.explorer_object_url("{id}")
+    assert "{rpc}" not in body["explorer_object_url"] + body["explorer_tx_url"]
     assert "{id}" in body["explorer_object_url"] and "{digest}" in body["explorer_tx_url"]
     assert body["walrus_aggregator_url"] == settings.walrus_aggregator_url
     assert body["registry_host"] == "127.0.0.1:8080"
