@@ -367,6 +367,11 @@ class ExecutedRequest(_Model):
     request_id: str = Field(description="the new BuildRequest object id", examples=[_REQUEST_ID])
     status: BuildStatus = Field(description="always `pending` for a new request")
     checkpoint: int | None = Field(None, description="the checkpoint, if the node already knows it")
+    indexed: bool = Field(
+        False,
+        description="this API already has the build (`GET /v1/builds/{request_id}` finds it); false "
+        "after `api.index_wait_s` without it: the indexer is behind",
+    )
     explorer_tx_url: str
     explorer_request_url: str
 

@@ -226,6 +226,9 @@ class ApiSettings(_Section):
     sse_ping_s: float = Field(15.0, gt=0)
     sse_send_timeout_s: float = Field(30.0, gt=0)
     sse_client_buffer: int = Field(1000, ge=10)
+    index_wait_s: float = Field(
+        5.0, ge=0, le=60, description="how long an executed request waits for the indexer's row"
+    )
     web_dir: Path | None = Field(
         None, description="the built dashboard (web/dist) served at /; default: the repository's"
     )

@@ -14,16 +14,19 @@ the node is unreachable and answers 503 until it is back).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pysui.sui.sui_bcs import bcs as pbcs
 
 from api.chain import AccessDep, ChainAccess
-from api.deps import SettingsDep
+from api.deps import ContextDep, SettingsDep
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, PROBLEM_TYPE_BASE, InvalidParameter
 from api.models import (
     BundleSummary,
@@ -41,7 +44,9 @@ from daas.chain.ports import ChainWriter
 from daas.chain.transactions import DaasPackage, build_programmable, transaction_data
 from daas.chain.types import Coin, ExecutionResult
 from daas.config import Settings
+from daas.db.engine import session_scope
 from daas.db.models import BuildStatus
+from daas.db.repos import builds
 from daas.errors import (
     ChainError,
     ChainUnavailable,
@@ -55,6 +60,7 @@ from daas.errors import (
 
 __all__ = ["ABORTS", "FlowProblem", "install", "router"]
 
+INDEX_POLL_S = 0.1  # one primary-key read per poll, while a browser waits to open the build
 MAX_GAS_COINS = 255  # Sui accepts at most 256 gas payment objects
 FUNCTION = f"daas::{MODULE_BUILDS}::request_build"
 
@@ -334,11 +340,13 @@ def _select_gas(
     summary="Execute a prepared request_build signed by the sender's wallet",
     responses=_EXECUTE_RESPONSES,
 )
-async def execute(
-    body: ExecuteBuildRequest, settings: SettingsDep, access: AccessDep
-) -> ExecutedRequest:
+async def execute(body: ExecuteBuildRequest, ctx: ContextDep, access: AccessDep) -> ExecutedRequest:
     """Submits the signed bytes to the Sui node and answers with the new BuildRequest's id. Submitting
-    the same signed bytes again is safe: Sui executes a transaction once and repeats its result."""
+    the same signed bytes again is safe: Sui executes a transaction once and repeats its result.
+
+    It answers once this API's database has the build too (`indexed`), or after `api.index_wait_s`, so a
+    page that opens `/v1/builds/{request_id}` next finds it."""
+    settings = ctx.settings
     tx_bytes = _base64(body.tx_bytes, "tx_bytes")
     _base64(body.signature, "signature")
     package = _package(settings)
@@ -369,14 +377,34 @@ async def execute(
             f"{package.package_id}",
             digest=result.digest,
         )
+    indexed = await _wait_indexed(ctx.engine, request_id, settings.api.index_wait_s)
     return ExecutedRequest(
         digest=result.digest,
         request_id=request_id,
         status=BuildStatus.PENDING,
         checkpoint=result.checkpoint,
+        indexed=indexed,
         explorer_tx_url=settings.explorer_tx_url(result.digest),
         explorer_request_url=settings.explorer_object_url(request_id),
     )
+
+
+async def _wait_indexed(engine: sa.Engine, request_id: str, timeout_s: float) -> bool:
+    """Whether the indexer has committed the build within `timeout_s`. The transaction has executed by
+    now, so nothing here may fail the answer: a database error only means "not known yet"."""
+
+    def known() -> bool:
+        with session_scope(engine) as session:
+            return builds.get(session, request_id) is not None
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        with contextlib.suppress(DaasError):
+            if await asyncio.to_thread(known):
+                return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(INDEX_POLL_S)
 
 
 def _base64(value: str, name: str) -> bytes:

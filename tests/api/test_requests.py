@@ -3,6 +3,7 @@ that goes wrong. Against the Sui stand-in over gRPC and the API served by uvicor
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -20,11 +22,13 @@ from daas.chain.client import RetryPolicy, SuiClient
 from daas.chain.codecs import BuildRequestObject, BuildSpec, RequestStatus
 from daas.chain.keys import SuiSigner
 from daas.chain.ports import ChainWriter
-from daas.config import Settings, load_settings
+from daas.config import ApiSettings, Settings, load_settings
 from daas.db.engine import create_engine_for
 from daas.db.migrate import upgrade
 from emulator.sui.standin import MIST_PER_SUI, SuiStandIn
 from emulator.sui.testing import FAST_RETRY, DevChain, dev_chain, dev_signer
+from indexer.grpc_source import GrpcCheckpointSource
+from indexer.service import Indexer
 from tests.api.support import serve
 
 pytestmark = pytest.mark.anyio
@@ -61,6 +65,8 @@ def chain_settings(tmp_path: Path, standin: SuiStandIn | None, **chain: Any) -> 
         data_dir=tmp_path,
         walrus={"aggregator_url": "http://127.0.0.1:9", "publisher_url": "http://127.0.0.1:9"},
         chain=values,
+        # No indexer runs in most of these tests: do not wait long for the build row.
+        api={"index_wait_s": 0.2},
     )
 
 
@@ -167,6 +173,41 @@ async def test_prepare_sign_execute_creates_the_request(
     # The fee defaults to the registry's minimum.
     default = await prepare(http, {k: v for k, v in order(user.address).items() if k != "fee"})
     assert default["summary"]["fee"] == MIN_FEE
+
+
+async def test_execute_answers_once_the_indexer_has_the_build(
+    tmp_path: Path, sqlite_engine: sa.Engine
+) -> None:
+    """With an indexer on the same database, the answer comes after the build row, so a page that opens
+    `/v1/builds/{id}` next never sees a 404; without one, it comes after `api.index_wait_s`."""
+    async with dev_chain(users=1) as chain:
+        settings = chain_settings(tmp_path, chain.standin).model_copy(
+            update={"api": ApiSettings(index_wait_s=20)}
+        )
+        user = chain.users[0]
+        async with api(settings, sqlite_engine, chain.client) as http:
+            # No indexer yet: after the wait, `indexed` is false and the build is unknown here.
+            fast = settings.model_copy(update={"api": ApiSettings(index_wait_s=0.3)})
+            async with api(fast, sqlite_engine, chain.client) as impatient:
+                prepared = await prepare(impatient, order(user.address))
+                early = await execute(impatient, prepared["tx_bytes"], sign(user, prepared))
+            assert early.status_code == 200 and early.json()["indexed"] is False
+
+            stop = asyncio.Event()
+            async with (
+                GrpcCheckpointSource(chain.standin.url) as source,
+                anyio.create_task_group() as tg,
+            ):
+                indexer = Indexer(settings, engine=sqlite_engine, source=source)
+                tg.start_soon(indexer.run, stop)
+                prepared = await prepare(http, order(user.address, fee=MIN_FEE + 1))
+                executed = await execute(http, prepared["tx_bytes"], sign(user, prepared))
+                assert executed.status_code == 200, executed.text
+                body = executed.json()
+                assert body["indexed"] is True
+                found = await http.get(f"/v1/builds/{body['request_id']}")
+                assert found.status_code == 200 and found.json()["status"] == "pending"
+                stop.set()
 
 
 async def test_invalid_orders(running: tuple[DevChain, httpx.AsyncClient]) -> None:
