@@ -447,7 +447,8 @@ def test_keyboard_only(page: Any, artifacts: Path) -> None:
     page.keyboard.press("Escape")
     page.get_by_role("alert").filter(has_text="Signature rejected").wait_for()
     assert _executes(seen) == 0
-    page.keyboard.press("Enter")  # "Sign again" has the focus
+    page.wait_for_function("document.activeElement?.textContent === 'Sign again'")
+    page.keyboard.press("Enter")
     approval.wait_for()
     _tab_to(page, "Approve and sign")
     page.keyboard.press("Enter")

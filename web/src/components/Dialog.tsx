@@ -3,7 +3,7 @@
  * Tab and Shift+Tab cycle inside the dialog, Escape calls `onCancel`, and focus returns to where it was when
  * the dialog closes. The title labels it; `description` (an element id inside) describes it.
  */
-import { type ReactNode, type RefObject, useEffect, useId, useRef } from "react";
+import { type ReactNode, type RefObject, useEffect, useId, useLayoutEffect, useRef } from "react";
 
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -30,7 +30,9 @@ export function Dialog({ open, title, onCancel, children, initialFocus, classNam
   const onCancelRef = useRef(onCancel);
   onCancelRef.current = onCancel;
 
-  useEffect(() => {
+  // A layout effect: the dialog is modal and focused in the same task that renders it, so no keystroke lands
+  // on the page behind it in between.
+  useLayoutEffect(() => {
     const dialog = ref.current;
     if (!dialog || !open) return;
     const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;

@@ -1,5 +1,5 @@
 /** Step 3: what the wallet will sign (the API's summary of the prepared transaction), then sign and submit. */
-import { useEffect, useRef } from "react";
+import { useLayoutEffect, useRef } from "react";
 
 import type { ApiConfig } from "../../api/config";
 import { ApiError } from "../../api/http";
@@ -43,7 +43,7 @@ export function ReviewStep({
   const signButton = useRef<HTMLButtonElement>(null);
   // After a rejection or failure the wallet's dialog is gone and the button was disabled: put the keyboard
   // back where the next action is.
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (sign.status === "rejected" || sign.status === "error") signButton.current?.focus();
   }, [sign.status]);
   return (
