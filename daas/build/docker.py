@@ -574,16 +574,36 @@ class DockerBuildExecutor:
             await anyio.to_thread.run_sync(remove)
 
     async def prune_leftovers(self, older_than_s: float) -> int:
-        """Delete untagged images older than `older_than_s` (left by failed builds); returns how many.
+        """Delete what builds left behind, older than `older_than_s`; returns how many images went.
 
-        Pass at least the build timeout: an image younger than that may be a running build's latest step.
+        Two kinds: our tagged images (`<tag_prefix>-<uuid>:latest`) whose runner died between the build and
+        removing the image, and untagged images (intermediate steps of failed builds). Pass at least the
+        build timeout: anything younger may belong to a running build. Only our own tags are removed, so an
+        image that also carries another tag stays.
         """
         await self.connect()
-        api: Any = self._client()  # the stubs leave prune_images untyped
-        filters = {"dangling": True, "until": f"{int(older_than_s)}s"}
-        with _engine_errors("pruning images of failed builds"):
-            result = await anyio.to_thread.run_sync(lambda: api.prune_images(filters=filters))
-        return len((result or {}).get("ImagesDeleted") or ())
+        api: Any = self._client()  # the stubs leave images/prune_images untyped
+        prefix = f"{self._tag_prefix}-"
+        cutoff = time.time() - older_than_s
+
+        def prune() -> int:
+            removed = 0
+            for image in api.images(filters={"reference": f"{prefix}*"}):
+                if int(image.get("Created") or 0) >= cutoff:
+                    continue
+                for tag in image.get("RepoTags") or ():
+                    if tag.startswith(prefix):
+                        with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile
+                            api.remove_image(tag)
+                removed += 1
+            dangling = {"dangling": True, "until": f"{int(older_than_s)}s"}
+            result = api.prune_images(filters=dangling) or {}
+            return removed + sum(
+                1 for item in result.get("ImagesDeleted") or () if "Deleted" in item
+            )
+
+        with _engine_errors("pruning images left by builds"):
+            return await anyio.to_thread.run_sync(prune)
 
     # --- export ---------------------------------------------------------------------------------------------
 

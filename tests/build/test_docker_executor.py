@@ -6,11 +6,14 @@ target a listener of ours on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from pathlib import Path
 
 import anyio
 import docker
+import docker.errors
 import pytest
 
 from daas.build import BuildLimits, DockerBuildExecutor
@@ -327,3 +330,29 @@ async def test_unreachable_engine_is_an_infrastructure_fault(tmp_path: Path) -> 
         assert caught.value.code is BuildFailureCode.DOCKER_UNAVAILABLE
     finally:
         await executor.aclose()
+
+
+async def test_prune_leftovers_removes_our_old_tags_only(
+    docker_client: docker.DockerClient, base_image: str
+) -> None:
+    """A runner killed between its build and the image's removal leaves a tagged image: the clean-up job
+    removes it once it is older than the cut-off, and leaves every other tag alone."""
+    prefix = f"daas-test-prune-{uuid.uuid4().hex[:8]}"
+    ours = f"{prefix}-{uuid.uuid4().hex}"
+    other = f"daas-test-keep-{uuid.uuid4().hex[:8]}"
+    image = docker_client.images.get(base_image)
+    assert image.tag(ours, "latest") and image.tag(other, "latest")
+    try:
+        async with DockerBuildExecutor(tag_prefix=prefix) as executor:
+            # The image's creation time decides (the base image is minutes old): a ten-year cut-off keeps it.
+            assert await executor.prune_leftovers(older_than_s=10 * 365 * 86400) == 0
+            assert f"{ours}:latest" in docker_client.images.get(image.id).tags
+
+            assert await executor.prune_leftovers(older_than_s=0) >= 1
+        tags = docker_client.images.get(image.id).tags
+        assert f"{ours}:latest" not in tags
+        assert f"{other}:latest" in tags and base_image in tags
+    finally:
+        for tag in (f"{ours}:latest", f"{other}:latest"):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(tag)
