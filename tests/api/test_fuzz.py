@@ -72,9 +72,11 @@ def api_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # /v1/requests needs a chain (and answers 503 without one, as documented): tests/api/test_requests.py
 # runs it against the Sui stand-in.
-@schema.exclude(path="/v1/events").exclude(
-    path_regex="^/v1/(requests/|dev/|builds/[^/]+/verification)"
-).parametrize()
+@(
+    schema.exclude(path="/v1/events")
+    .exclude(path_regex="^/v1/(requests/|dev/|builds/[^/]+/verification)")
+    .parametrize()
+)
 @hypothesis.settings(
     max_examples=40,
     deadline=None,
