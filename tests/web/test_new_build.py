@@ -158,6 +158,21 @@ def test_request_a_build_with_the_dev_wallet(page: Any, dev_stack: Any, artifact
     assert build.get("requester") == address
     assert blob_id in json.dumps(build)
 
+    # Then watch it as the user does: step events move the progress, log lines stream in, the build
+    # reaches SUCCEEDED, and the server-side verification passes every check.
+    # (tests/web/test_build_view.py shows lines arriving before the end with a deliberately slow build.)
+    page.locator(".log-line").first.wait_for(timeout=120_000)
+    _shot(page, artifacts, "8-building")
+    badge = page.locator(".build-head .status-badge")
+    badge.and_(page.locator('[data-status="succeeded"]')).wait_for(timeout=180_000)
+    page.locator('.verdict[data-ok="true"]').wait_for(timeout=60_000)
+    assert page.locator('.check[data-result="fail"]').count() == 0
+    assert page.locator('.check[data-check="result.signature"][data-result="pass"]').count() == 1
+    lines = page.eval_on_selector_all(".log-line", "els => els.map(e => e.textContent)")
+    served = page.request.get(f"/v1/builds/{request_id}/logs").text().splitlines()
+    assert len(lines) == len(served) > 3
+    _shot(page, artifacts, "9-verified")
+
 
 @pytest.mark.parametrize("page", [DESKTOP], indirect=True, ids=["1440"])
 def test_drop_an_archive(page: Any, artifacts: Path, tmp_path: Path) -> None:
