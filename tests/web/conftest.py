@@ -21,10 +21,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fixtures.environment import require
@@ -93,12 +95,17 @@ class DevStack:
         )
 
     def submit(self, context: Path | str, *args: str) -> str:
-        """`daas submit CONTEXT --detach`; the request id."""
+        """`daas submit CONTEXT --detach`; the request id, once the API knows the build (so a page
+        opened next finds it: `--detach` returns when the chain has the request, the indexer follows)."""
         done = self.cli("--json", "submit", str(context), "--detach", *args)
         assert done.returncode == 0, done.stderr[-3000:]
         first = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
         request_id = first["request_id"]
         assert isinstance(request_id, str)
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{self.api_url}/v1/builds/{request_id}", timeout=10).status_code == 404:
+            assert time.monotonic() < deadline, f"the indexer did not record {request_id} in 60 s"
+            time.sleep(0.1)
         return request_id
 
 

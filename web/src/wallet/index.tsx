@@ -150,7 +150,7 @@ export function WalletArea() {
           {shortId(account.address)}
         </code>
       )}
-      <CopyButton value={account.address} label="address" />
+      <CopyButton value={account.address} label="address" quiet />
       {!status.onNetwork && status.chain && (
         <span className="badge badge-warn" title={`This account does not list ${status.chain}`}>
           Wrong network

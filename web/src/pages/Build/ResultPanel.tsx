@@ -4,7 +4,7 @@ import type { ReactNode } from "react";
 import { type ApiConfig, explorerTxUrl, walrusBlobUrl } from "../../api/config";
 import { type BuildDetail, useKubernetesManifest } from "../../api/builds";
 import { ErrorBanner } from "../../components/ErrorBanner";
-import { CopyButton } from "./CopyButton";
+import { CopyButton } from "../../components/CopyButton";
 
 function ExternalLink({ href, children }: { href: string | null | undefined; children: ReactNode }) {
   if (!href) return <span className="muted">not available</span>;
