@@ -13,25 +13,19 @@ Fixtures:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.fixtures.devstack import ROOT, DevStack, running_dev_stack
 from tests.fixtures.environment import require
 
-ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags chromium keeps dialling Google on a closed network.
@@ -47,10 +41,6 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 375, "height": 800}
 
 pytestmark = pytest.mark.slow
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("DAAS_")}
 
 
 def _newest(paths: list[Path]) -> float:
@@ -73,84 +63,12 @@ def web_dist() -> Path:
     return index.parent
 
 
-@dataclasses.dataclass
-class DevStack:
-    api_url: str
-    walrus_url: str
-    config_file: Path
-    data_dir: Path
-    user_address: str
-    ready: dict[str, Any]
-
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """`daas --config <the stack's config> ARGS` in a subprocess, from the repository root."""
-        return subprocess.run(
-            [sys.executable, "-m", "daas.cli", "--config", str(self.config_file), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env=_clean_env(),
-            cwd=ROOT,
-        )
-
-    def submit(self, context: Path | str, *args: str) -> str:
-        """`daas submit CONTEXT --detach`; the request id, once the API knows the build (so a page
-        opened next finds it: `--detach` returns when the chain has the request, the indexer follows)."""
-        done = self.cli("--json", "submit", str(context), "--detach", *args)
-        assert done.returncode == 0, done.stderr[-3000:]
-        first = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
-        request_id = first["request_id"]
-        assert isinstance(request_id, str)
-        deadline = time.monotonic() + 60
-        while httpx.get(f"{self.api_url}/v1/builds/{request_id}", timeout=10).status_code == 404:
-            assert time.monotonic() < deadline, f"the indexer did not record {request_id} in 60 s"
-            time.sleep(0.1)
-        return request_id
-
-
 @pytest.fixture(scope="session")
 def dev_stack(
     tmp_path_factory: pytest.TempPathFactory, base_image: str, web_dist: Path
 ) -> Iterator[DevStack]:
-    data = tmp_path_factory.mktemp("web") / "dev"
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "daas.cli", "--json", "dev", "--data-dir", str(data),
-            "--api-port", "0", "--sui-port", "0", "--walrus-port", "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_clean_env(),
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            assert proc.stderr is not None
-            pytest.fail(f"daas dev exited early: {proc.stderr.read()[-3000:]}")
-        ready = json.loads(line)
-        assert ready["ready"] is True
-        yield DevStack(
-            api_url=ready["api_url"],
-            walrus_url=ready["walrus_url"],
-            config_file=Path(ready["config_file"]),
-            data_dir=data,
-            user_address=ready["user_address"],
-            ready=ready,
-        )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe:
-                pipe.close()
+    with running_dev_stack(tmp_path_factory.mktemp("web") / "dev") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
