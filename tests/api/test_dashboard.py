@@ -5,7 +5,7 @@ verification of a real build is in `tests/cli/test_verify.py`, beside the CLI's,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,6 @@ from api.app import create_app
 from api.deps import DevFaucet, HealthPolicy
 from daas.chain.ports import ChainWriter
 from daas.config import Settings, load_settings
-from daas.db.engine import create_engine_for
-from daas.db.migrate import upgrade
 from daas.dev.stack import StandInFaucet
 from emulator.sui.standin import MIST_PER_SUI
 from emulator.sui.testing import DevChain, dev_chain
@@ -29,16 +27,6 @@ pytestmark = pytest.mark.anyio
 PROBLEM = "application/problem+json"
 INDEX = "<!doctype html><title>DaaS</title><div id=root></div>"
 STRANGER = "0x" + "ab" * 32
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'daas.db'}")
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture

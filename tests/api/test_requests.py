@@ -7,7 +7,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,6 @@ from daas.chain.codecs import BuildRequestObject, BuildSpec, RequestStatus
 from daas.chain.keys import SuiSigner
 from daas.chain.ports import ChainWriter
 from daas.config import ApiSettings, Settings, load_settings
-from daas.db.engine import create_engine_for
-from daas.db.migrate import upgrade
 from emulator.sui.standin import MIST_PER_SUI, SuiStandIn
 from emulator.sui.testing import FAST_RETRY, DevChain, dev_chain, dev_signer
 from indexer.grpc_source import GrpcCheckpointSource
@@ -37,17 +35,6 @@ BLOB_ID = "M4hsZGQ1oCktdzegB6HnI6Mi28S2nqOPHxK-W7_4BUk"
 SHA = hashlib.sha256(b"bundle").hexdigest()
 MIN_FEE = 10_000_000
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    # The request flow never touches the database: one engine is enough (no PostgreSQL variant).
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'daas.db'}")
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def chain_settings(tmp_path: Path, standin: SuiStandIn | None, **chain: Any) -> Settings:
