@@ -20,6 +20,8 @@ from daas.image.oci import check_digest
 __all__ = ["Resources", "image_reference", "kubernetes_manifest", "kubernetes_objects"]
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# C identifiers, as daas.toml accepts them (Kubernetes allows more, but these are what the runner checked).
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
@@ -77,8 +79,10 @@ def kubernetes_objects(
     resources: Resources | None = None,
     labels: Mapping[str, str] | None = None,
     namespace: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The Deployment, and a ClusterIP Service when `port` is given, as plain data."""
+    """The Deployment, and a ClusterIP Service when `port` is given, as plain data. `env` is the
+    container's environment (`daas.toml`'s `[image] env`), listed by name."""
     image = image_reference(registry_host, request_id, manifest_digest)
     name = name or f"daas-{request_id[2:14]}"
     if not _DNS_LABEL.match(name):
@@ -105,6 +109,11 @@ def kubernetes_objects(
     metadata |= {"labels": all_labels, "annotations": annotations}
 
     container: dict[str, Any] = {"name": name, "image": image, "imagePullPolicy": "IfNotPresent"}
+    if env:
+        for key in env:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+        container["env"] = [{"name": key, "value": env[key]} for key in sorted(env)]
     if port is not None:
         container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     if resources is not None and (resources_json := resources.to_json()):
@@ -158,6 +167,7 @@ def kubernetes_manifest(
     resources: Resources | None = None,
     labels: Mapping[str, str] | None = None,
     namespace: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """`kubernetes_objects(...)` as one multi-document YAML text (deterministic), ready for `kubectl apply`."""
     objects = kubernetes_objects(
@@ -170,6 +180,7 @@ def kubernetes_manifest(
         resources=resources,
         labels=labels,
         namespace=namespace,
+        env=env,
     )
     text: str = yaml.dump_all(
         objects,

@@ -78,6 +78,7 @@ def kubernetes_yaml(
         port=config.image.port,
         replicas=resources.replicas,
         resources=quantities,
+        env=config.image.env,
     )
 
 

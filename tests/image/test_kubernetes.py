@@ -69,6 +69,31 @@ def test_deployment_and_service() -> None:
     )
 
 
+def test_env_is_the_containers_environment_by_name() -> None:
+    [deployment] = kubernetes_objects(
+        registry_host="api.example",
+        request_id=REQUEST,
+        manifest_digest=DIGEST,
+        env={"LOG_LEVEL": "info", "GREETING": "hello: world"},
+    )
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "GREETING", "value": "hello: world"},
+        {"name": "LOG_LEVEL", "value": "info"},
+    ]
+    text = kubernetes_manifest(
+        registry_host="api.example", request_id=REQUEST, manifest_digest=DIGEST, env={"A": "1"}
+    )
+    assert "env:\n        - name: A\n          value: '1'\n" in text
+    with pytest.raises(ValueError, match="environment variable"):
+        kubernetes_objects(
+            registry_host="api.example",
+            request_id=REQUEST,
+            manifest_digest=DIGEST,
+            env={"A-B": "x"},
+        )
+
+
 def test_without_port_there_is_no_service() -> None:
     [deployment] = kubernetes_objects(
         registry_host="https://api.example/", request_id=REQUEST, manifest_digest=DIGEST

@@ -38,6 +38,7 @@ async def test_request_ends_succeeded_with_everything_on_walrus(
         ),
         "hello.txt": "hello\n",
         "daas.toml": '[build]\nargs = { GREETING = "bonjour" }\n[image]\nport = 8080\n'
+        'env = { LOG_LEVEL = "debug" }\n'
         '[resources]\ncpu = "250m"\nmemory = "64Mi"\n',
     }
     async with running_stack(engine, tmp_path) as stack, stack.runner() as service:
@@ -97,6 +98,7 @@ async def test_request_ends_succeeded_with_everything_on_walrus(
         assert container["image"].endswith(f"/daas/{request_id}@sha256:{result.image_digest.hex()}")
         assert container["resources"]["limits"] == {"cpu": "250m", "memory": "64Mi"}
         assert service_object["spec"]["ports"][0]["port"] == 8080
+        assert container["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
 
     # The database: every step in order with timings, numbered log lines, the lease released.
     assert stack.steps(request_id) == [
