@@ -135,6 +135,7 @@ def _print_ready(console: Console, endpoints: DevEndpoints) -> None:
     config = endpoints.config_file
     lines = [
         "[bold green]DaaS dev stack is up[/] (Ctrl-C stops it)",
+        f"  dashboard {endpoints.api_url}/   (the DaaS Dev Wallet is offered there)",
         f"  API       {endpoints.api_url}   (SSE: /v1/events, registry: /v2/)",
         f"  Sui       {endpoints.grpc_url}   chain {endpoints.chain_id}",
         f"  Walrus    {endpoints.walrus_url}",
@@ -142,7 +143,7 @@ def _print_ready(console: Console, endpoints: DevEndpoints) -> None:
         f"  registry  {endpoints.registry_id}",
         f"  you       {endpoints.user_address} (a funded dev key)",
         f"  settings  {config}",
-        "In a second terminal:",
+        "Open the dashboard, or in a second terminal:",
         f"  .venv/bin/daas --config {config} submit {_example_dir()}",
     ]
     for line in lines:
