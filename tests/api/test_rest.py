@@ -310,6 +310,31 @@ async def test_health_reports_each_check(settings: Settings, engine: sa.Engine) 
         assert "daas_indexer_watermark_checkpoint 42" in metrics
 
 
+async def test_metrics_read_progress_without_healthz(settings: Settings, engine: sa.Engine) -> None:
+    """A scrape alone shows the indexer's watermark and lag and the runner heartbeat's age (a dashboard
+    or Prometheus may never call /healthz)."""
+    app = create_app(settings, engine=engine, health=HealthPolicy(None, None))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
+        now = now_ms()
+        with session_scope(engine) as session:
+            watermarks.advance(
+                session, settings.indexer.pipeline, checkpoint_hi_inclusive=7, tx_hi=1,
+                timestamp_ms_hi=now - 3_000, epoch_hi_inclusive=0,
+            )  # fmt: skip
+            heartbeats.beat(
+                session, "r1", hostname="h", pid=1, version="1", started_at_ms=now,
+                now_ms=now - 2_000,
+            )  # fmt: skip
+            session.commit()
+        text = (await http.get("/metrics")).text
+    samples = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert samples["daas_indexer_watermark_checkpoint"] == "7"
+    assert 2.0 <= float(samples["daas_runner_heartbeat_age_seconds"]) < 30
+    assert 3.0 <= float(samples["daas_indexer_watermark_lag_seconds"]) < 30
+
+
 async def test_health_without_a_database_is_503(settings: Settings, tmp_path: Any) -> None:
     from daas.db.engine import create_engine_for
 
