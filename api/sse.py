@@ -11,9 +11,13 @@ A stream starts after a cursor (the client's Last-Event-ID, or `?after=`) and ru
 
 Every id above the original cursor is sent exactly once: the database holds all of them, the feed pushes only
 ids above `start_id`, anything at or below `start_id` comes from a read made after subscribing, and the cursor
-only moves forward. A per-build stream ends after the build's final event; the route answers 204 instead of
-a stream when the build is settled and the client already has that event. A client more than the per-client
-buffer behind is cut off; it reconnects with its Last-Event-ID and replays from the database.
+only moves forward. A per-build stream ends after the build's final event and the runner's last words: the
+final event comes from the indexer when the result is on chain, and the runner may still be writing its closing
+log lines and step then. So after the final event the stream reads on until no runner holds the build's lease
+(it is released in the same transaction as the runner's last event), for at most `SETTLE_S`. The route answers
+204 instead of a stream when the build is settled, released, and the client already has its last event. A
+client more than the per-client buffer behind is cut off; it reconnects with its Last-Event-ID and replays from
+the database.
 
 Per live event a client costs one task wake-up and one `send`: frames are encoded once by the feed, and the
 send timeout is a timer rather than a cancel scope per message (see `FeedResponse`).
@@ -35,7 +39,7 @@ from api.feed import EventFeed, FeedEvent, Overflowed, Subscription, encode_even
 from api.metrics import ApiMetrics
 from daas.db.engine import session_scope
 from daas.db.models import BuildEvent
-from daas.db.repos import events
+from daas.db.repos import builds, events
 
 __all__ = ["RECONNECT_MS", "EventStream", "FeedResponse"]
 
@@ -47,6 +51,10 @@ RECONNECT_MS = 2000
 _RETRY_FRAME = f"retry: {RECONNECT_MS}\n\n".encode()
 # On shutdown, streams get this long to end cleanly (below `daas api`'s graceful shutdown timeout).
 SHUTDOWN_GRACE_S = 1.0
+# After a build's final event, how long the stream waits for its runner to finish writing (a runner that
+# died holding the lease never does), and how often it looks.
+SETTLE_S = 10.0
+SETTLE_POLL_S = 0.1
 
 
 class EventStream:
@@ -91,7 +99,8 @@ class EventStream:
             if frames:
                 yield frames
             if self.finished:
-                self._closed("final")
+                async for frames in self._settle():
+                    yield frames
                 return
             if not more:
                 break
@@ -105,12 +114,11 @@ class EventStream:
                 if frames:
                     yield frames
                 if self.finished:
-                    self._closed("final")
-                    return
+                    break
                 if not more:
                     break
             # 3. live
-            while True:
+            while not self.finished:
                 try:
                     batch = await sub.next_batch()
                 except Overflowed:
@@ -121,12 +129,32 @@ class EventStream:
                 frames, count = self._take(batch)
                 if count:  # (counted by the feed when it pushed them)
                     yield frames
-                if self.finished:
-                    self._closed("final")
-                    return
         finally:
             self._sub = None
             self._feed.unsubscribe(sub)
+        async for frames in self._settle():
+            yield frames
+
+    async def _settle(self) -> AsyncIterator[bytes]:
+        """After the final event: whatever the runner still writes, until it releases the build (bounded)."""
+        deadline = anyio.current_time() + SETTLE_S
+        while not self._stopped:
+            released = await anyio.to_thread.run_sync(self._released)
+            while True:  # a read after seeing the release holds everything written before it
+                frames, more = await self._replay()
+                if frames:
+                    yield frames
+                if not more:
+                    break
+            if released or anyio.current_time() >= deadline:
+                break
+            await anyio.sleep(SETTLE_POLL_S)
+        self._closed("final")
+
+    def _released(self) -> bool:
+        assert self.build_id is not None
+        with session_scope(self._engine) as session:
+            return builds.released(session, self.build_id)
 
     def _take(self, batch: list[FeedEvent]) -> tuple[bytes, int]:
         """The frames of events above the cursor, up to and including a final one; and their number."""
@@ -135,7 +163,7 @@ class EventStream:
             if event.id <= self.cursor:
                 return b"", 0
             self.cursor = event.id
-            self.finished = event.final and self.build_id is not None
+            self.finished = self.finished or (event.final and self.build_id is not None)
             return event.frame, 1
         out = []
         for event in batch:

@@ -56,8 +56,8 @@ def _cursor(last_event_id: int | None, after: int | None) -> int | None:
     status_code=200,
     responses={
         200: {"description": _STREAM_DOC, "content": {"text/event-stream": {"schema": {"type": "string", "description": "events; each `data:` is an `EventData`"}}}},
-        204: {"description": "The build is settled and the client already has its every event: "
-              "EventSource stops reconnecting"},
+        204: {"description": "The build is settled, no runner holds it, and the client already has its "
+              "every event: EventSource stops reconnecting"},
     },
 )  # fmt: skip
 async def build_events(
@@ -67,7 +67,7 @@ async def build_events(
     after: After = None,
 ) -> Response:
     """Every event of the build after the cursor (from its first without one), then live events; the
-    stream ends after the build's final event (a final on-chain status)."""
+    stream ends after the build's final event (a final on-chain status) and its runner's last ones."""
     build_id = normalize_object_id(request_id, param="request_id")
     cursor = _cursor(last_event_id, after) or 0
 
@@ -76,7 +76,8 @@ async def build_events(
             build = builds.get(session, build_id)
             if build is None:
                 raise NotFound(f"build {build_id} does not exist")
-            return build.status.is_final and events.last_id(session, build_id) <= cursor
+            settled = build.status.is_final and builds.released(session, build_id)
+            return settled and events.last_id(session, build_id) <= cursor
 
     if await anyio.to_thread.run_sync(check):
         return Response(status_code=204)

@@ -6,7 +6,8 @@ event counts only once its blank line arrived (as EventSource does), and only th
 the connection drops, or the server ends the stream before the build's final event, `follow` reconnects with
 `Last-Event-ID: <cursor>`: the API replays exactly what came after it, so no event (and no log line) is lost or
 shown twice; log lines are also de-duplicated by their line number. A 204 answer means the build is settled
-and nothing was missed; the final status is then read from `GET /v1/builds/{id}`.
+and nothing was missed; the final status is then read from `GET /v1/builds/{id}`. After the final event the
+stream goes on with the runner's closing lines until the server ends it; `follow` returns then.
 
 A 404 right after `daas submit` usually means the indexer has not seen the request yet: `follow` asks the chain
 whether the request exists (no: exit 4 at once) and otherwise waits for the API to learn about it.
@@ -305,6 +306,8 @@ class _Follower:
         self.backoff_s = 0.2
         self.failing_since: float | None = None
         self.unknown_since: float | None = None
+        # Seen the final event; the runner's last lines may still follow until the server ends the stream.
+        self.final: str | None = None
 
     async def run(self) -> str:
         while True:
@@ -321,7 +324,8 @@ class _Follower:
             self.backoff_s = min(self.backoff_s * 2, _MAX_BACKOFF_S)
 
     async def _connect_once(self) -> str | None:
-        """The final status, "204" when the server says there is nothing more, or None to reconnect."""
+        """The final status once the server ends the stream after it, "204" when the server says there is
+        nothing more, or None to reconnect."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if self.cursor is not None:
             headers["Last-Event-ID"] = str(self.cursor)
@@ -355,8 +359,8 @@ class _Follower:
                 self.sink.event(event)
                 status = final_status(event)
                 if status is not None:
-                    return status
-        return None
+                    self.final = status
+        return self.final
 
     async def _failed(self, reason: str) -> None:
         now = time.monotonic()

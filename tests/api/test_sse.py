@@ -20,7 +20,9 @@ from api.app import create_app
 from api.deps import HealthPolicy
 from daas.config import Settings
 from daas.db import notify
+from daas.db.engine import session_scope
 from daas.db.models import BuildStatus, EventKind
+from daas.db.repos import builds, events
 from tests.api.support import (
     REQUEST,
     SseEvent,
@@ -365,3 +367,64 @@ async def test_events_written_by_another_process_arrive_live(
     # Live: each event arrived soon after it was written (SQLite polls every 0.2 s; PostgreSQL notifies).
     delays = [arrived - event.data["payload"]["t"] for event, arrived in received]
     assert max(delays) < 1.5, delays
+
+
+async def test_a_stream_carries_the_runners_last_lines_after_the_final_event(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    """The indexer may record the result before the runner writes its closing lines and releases the
+    build: the stream goes on until the release, and a reconnection meanwhile is not told 204."""
+    wakeup = notify.Wakeup()
+    app = create_app(
+        settings, engine=engine, notifier=wakeup, cross_process_events=False,
+        health=HealthPolicy(None, None),
+    )  # fmt: skip
+    insert_build(engine, make_build())
+    with session_scope(engine) as session:
+        assert (
+            builds.claim_next(session, owner="runner-1", lease_ms=60_000, max_attempts=3)
+            is not None
+        )
+        session.commit()
+    ids = add_events(engine, REQUEST, _mixed(2))
+    ids.append(settle(engine, REQUEST))
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+        anyio.create_task_group() as tg,
+    ):
+        got: list[SseEvent] = []
+        ended: list[float] = []
+
+        async def listen() -> None:
+            read = await read_sse(http, f"/v1/builds/{REQUEST}/events", seconds=10)
+            got.extend(read.events)
+            ended.append(time.monotonic())
+
+        tg.start_soon(listen)
+        await anyio.sleep(0.5)
+        # Settled on chain but still held by the runner: a client that has every event so far gets a
+        # stream (to wait for the rest), not 204.
+        early = await read_sse(
+            http, f"/v1/builds/{REQUEST}/events", last_event_id=ids[-1], seconds=0.3
+        )
+        assert early.status == 200
+        assert not ended, "the stream ended while the runner still held the build"
+        last = [
+            (EventKind.LOG, {"line": 99, "text": "attempt 1 ended: succeeded"}),
+            (EventKind.STEP, {"step": "done", "outcome": "succeeded"}),
+        ]
+        with session_scope(engine) as session:
+            trailing = events.append_many(
+                session, [events.NewEvent(REQUEST, k, p) for k, p in last]
+            )
+            assert builds.release_lease(session, REQUEST, owner="runner-1")
+            session.commit()
+        released = time.monotonic()
+        wakeup.fire()
+    assert _ids(got) == [*ids, *trailing]
+    assert ended[0] - released < 2.0
+    # Released and read to the end: now a reconnection is told there is nothing more.
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        done = await read_sse(http, f"/v1/builds/{REQUEST}/events", last_event_id=trailing[-1])
+    assert done.status == 204

@@ -182,3 +182,43 @@ async def test_unreachable_api_exits_3() -> None:
 async def test_bad_request_id_exits_2() -> None:
     done = await run_cli("watch", "0xnothex", "--api", CLOSED_URL)
     assert done.returncode == 2 and "is not a request id" in done.stderr
+
+
+async def test_watch_shows_the_runners_last_lines_after_the_result(api: RunningApi) -> None:
+    """The result can be on chain (the final event) before the runner writes its closing lines: watch
+    prints them too, and ends when the server ends the stream."""
+    import json
+
+    from daas.db.engine import session_scope
+    from daas.db.repos import builds
+
+    api.insert(BUILD)
+    with session_scope(api.engine) as session:
+        assert builds.claim_next(session, owner="runner-1", lease_ms=60_000, max_attempts=3)
+        session.commit()
+    first = api.add(BUILD, [pending_event(), log_event(1, 3)])
+    final = api.settle(BUILD, BuildStatus.SUCCEEDED)
+    proc = await asyncio.create_subprocess_exec(
+        *cli_command("watch", BUILD, "--api", api.url, json_output=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+        seen = await _wait_for_output(proc, len(first) + 1)
+        await anyio.sleep(0.3)
+        assert proc.returncode is None, "watch ended before the runner released the build"
+        trailing = api.add(
+            BUILD, [log_event(4, 1), (EventKind.STEP, {"step": "done", "outcome": "succeeded"})]
+        )
+        with session_scope(api.engine) as session:
+            assert builds.release_lease(session, BUILD, owner="runner-1")
+            session.commit()
+        api.wakeup.fire()
+        code, out, err = await _finish(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert code == 0, err
+    events = [json.loads(line) for line in seen + out.splitlines() if line.strip()]
+    assert [event["id"] for event in events] == [*first, final, *trailing]

@@ -318,6 +318,17 @@ def test_release_frees_the_build_without_refunding_the_attempt(session: Session)
     assert again.attempts == 2
 
 
+def test_released_means_no_runner_holds_the_build(session: Session) -> None:
+    _add(session, 1)
+    assert builds.released(session, object_id(1), now_ms=NOW)  # never claimed
+    assert builds.released(session, object_id(9), now_ms=NOW)  # unknown: nobody holds it
+    _claim(session, "r1", NOW)
+    assert not builds.released(session, object_id(1), now_ms=NOW + LEASE)  # holds at its expiry
+    assert builds.released(session, object_id(1), now_ms=NOW + LEASE + 1)
+    builds.release_lease(session, object_id(1), owner="r1")
+    assert builds.released(session, object_id(1), now_ms=NOW)
+
+
 def test_reap_clears_only_expired_leases(session: Session) -> None:
     _add(session, 1, 2)
     builds.claim_next(session, owner="old", lease_ms=10, max_attempts=3, now_ms=NOW)

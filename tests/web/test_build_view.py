@@ -81,6 +81,11 @@ def log_lines(page: Page) -> list[tuple[int, str]]:
     return [(int(no), str(text)) for no, text in rows]
 
 
+def wait_stream_ended(page: Page) -> None:
+    """The page's event stream is over: the server has sent the runner's last lines after the result."""
+    expect(page.locator("article.build")).to_have_attribute("data-stream", "ended", timeout=30_000)
+
+
 def assert_every_line_once(page: Page, expected: list[str]) -> None:
     lines = log_lines(page)
     numbers = [no for no, _ in lines]
@@ -141,6 +146,7 @@ def test_live_build_streams_log_then_shows_result_manifest_pull_and_verification
 
     build = api_build(dev_stack, request_id)
     result = build["result"]
+    wait_stream_ended(page)
     assert_every_line_once(page, api_log(dev_stack, request_id))
     ticks = [text for _, text in log_lines(page) if text.startswith("tick ")]
     assert Counter(ticks) == Counter(f"tick {i}" for i in range(1, TICKS + 1))
@@ -281,6 +287,7 @@ def test_event_stream_resumes_after_a_dropped_connection_without_loss_or_repeat(
     expect(status_badge(page)).to_have_attribute(
         "data-status", "succeeded", timeout=BUILD_TIMEOUT_MS
     )
+    wait_stream_ended(page)
     assert_every_line_once(page, api_log(dev_stack, request_id))
     # EventSource's own reconnection carries Last-Event-ID (interception does not always show it).
     assert seen[1]["headers"].get("last-event-id", str(last_id)) == str(last_id), seen[1]
@@ -437,5 +444,6 @@ def test_thousands_of_lines_and_follow_stops_when_scrolled_up(
     expect(status_badge(page)).to_have_attribute(
         "data-status", "succeeded", timeout=BUILD_TIMEOUT_MS
     )
+    wait_stream_ended(page)
     assert_every_line_once(page, api_log(dev_stack, request_id))
     assert len(log_lines(page)) > 3000

@@ -168,6 +168,9 @@ def test_request_a_build_with_the_dev_wallet(page: Any, dev_stack: Any, artifact
     page.locator('.verdict[data-ok="true"]').wait_for(timeout=60_000)
     assert page.locator('.check[data-result="fail"]').count() == 0
     assert page.locator('.check[data-check="result.signature"][data-result="pass"]').count() == 1
+    page.locator('article.build[data-stream="ended"]').wait_for(
+        timeout=30_000
+    )  # the runner's last lines
     lines = page.eval_on_selector_all(".log-line", "els => els.map(e => e.textContent)")
     served = page.request.get(f"/v1/builds/{request_id}/logs").text().splitlines()
     assert len(lines) == len(served) > 3

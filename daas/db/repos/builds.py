@@ -250,6 +250,20 @@ def renew_lease(
     return session.exec(stmt).rowcount == 1
 
 
+def released(session: Session, request_id: str, *, now_ms: int | None = None) -> bool:
+    """No runner holds the build now (never claimed, released, or its lease expired)."""
+    row = session.exec(
+        select(Build.lease_owner, Build.lease_expires_at_ms).where(
+            col(Build.request_id) == request_id
+        )
+    ).first()
+    if row is None or row[0] is None:
+        return True
+    return row[1] is None or row[1] < _now(
+        now_ms
+    )  # as claims: it still holds at its expiry instant
+
+
 def release_lease(
     session: Session, request_id: str, *, owner: str, now_ms: int | None = None
 ) -> bool:

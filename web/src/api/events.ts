@@ -5,7 +5,9 @@
  * JSON `data:` (api/models.py `EventData`). On a dropped connection EventSource reconnects by itself and sends
  * `Last-Event-ID`, so the server resumes after the last event we got. When EventSource gives up (it closes
  * on an HTTP error, or the browser stops retrying while offline) we open a new one with `?after=<last id>`.
- * The stream ends after the build's final event (`final: true`); we close it there ourselves.
+ * The final event (`final: true`: the result is on chain) is not the last one: the runner may still be writing
+ * its closing log lines, and the server ends the stream once it has released the build. We read on until the
+ * server closes the stream, then one request (answered 204: nothing more will come) ends it for good.
  */
 
 export type EventKind = "status" | "step" | "log" | "result";
@@ -56,7 +58,7 @@ export function parseEvent(data: string): BuildEvent | null {
   }
 }
 
-/** Follow a build's events until its final event; returns `close`. */
+/** Follow a build's events until the server says there are no more; returns `close`. */
 export function followBuildEvents(buildId: string, options: BuildEventsOptions): () => void {
   const batchMs = options.batchMs ?? 50;
   let lastId = options.after ?? 0;
@@ -67,6 +69,7 @@ export function followBuildEvents(buildId: string, options: BuildEventsOptions):
   let backoffMs = 1000;
   let pending: BuildEvent[] = [];
   let state: StreamState | null = null;
+  let sawFinal = false;
 
   const setState = (next: StreamState) => {
     if (next !== state) {
@@ -105,7 +108,8 @@ export function followBuildEvents(buildId: string, options: BuildEventsOptions):
     backoffMs = 1000;
     pending.push(event);
     if (event.final) {
-      finish();
+      sawFinal = true;
+      flush(); // show the settled build at once; the runner's last lines may follow
       return;
     }
     flushTimer ??= setTimeout(flush, batchMs);
@@ -120,12 +124,13 @@ export function followBuildEvents(buildId: string, options: BuildEventsOptions):
     es.onopen = () => setState("open");
     es.onerror = () => {
       if (closed || source !== es) return;
-      if (es.readyState === EventSource.CONNECTING) {
+      if (es.readyState === EventSource.CONNECTING && !sawFinal) {
         setState("reconnecting"); // the browser retries by itself, with Last-Event-ID
         return;
       }
       // CLOSED: a 204 (the build is settled and we hold its every event), an HTTP error, or the browser gave
-      // up retrying. Ask once what it was, then either stop or open a new stream with `after`.
+      // up retrying; or the server ended the stream after the final event. Ask once what it was, then either
+      // stop or open a new stream with `after`.
       es.close();
       source = null;
       setState("reconnecting");

@@ -129,7 +129,7 @@ function BuildBody({
   const announce = announcement(status, step, stages);
 
   return (
-    <article className="build" aria-labelledby="build-title">
+    <article className="build" aria-labelledby="build-title" data-stream={stream}>
       <header className="build-head">
         <div className="build-title-row">
           <h1 id="build-title">Build</h1>
