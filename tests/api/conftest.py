@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,8 +12,6 @@ import sqlalchemy as sa
 from api.app import create_app
 from api.deps import HealthPolicy
 from daas.config import Settings, load_settings
-from daas.db.engine import create_engine_for
-from daas.db.migrate import upgrade
 from tests.api.support import serve
 
 
@@ -29,17 +27,6 @@ def settings(tmp_path: Path) -> Settings:
         walrus={"aggregator_url": "http://127.0.0.1:9", "publisher_url": "http://127.0.0.1:9"},
         api={"sse_ping_s": 5, "sse_send_timeout_s": 2, "sse_client_buffer": 50},
     )
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    """One SQLite database, for tests of routes that do not depend on the database (no PostgreSQL twin)."""
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'db' / 'daas.db'}")
-    upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
