@@ -13,8 +13,9 @@ Every id above the original cursor is sent exactly once: the database holds all 
 ids above `start_id`, anything at or below `start_id` comes from a read made after subscribing, and the cursor
 only moves forward. A per-build stream ends after the build's final event and the runner's last words: the
 final event comes from the indexer when the result is on chain, and the runner may still be writing its closing
-log lines and step then. So after the final event the stream reads on until no runner holds the build's lease
-(it is released in the same transaction as the runner's last event), for at most `SETTLE_S`. The route answers
+log lines and step then. So after the final event the stream goes on live, checking at each batch whether a
+runner still holds the build's lease, for at most `SETTLE_S`; the lease is released in the same transaction as
+the runner's last event, so one more read from the database then completes the stream. The route answers
 204 instead of a stream when the build is settled, released, and the client already has its last event. A
 client more than the per-client buffer behind is cut off; it reconnects with its Last-Event-ID and replays from
 the database.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 
 import anyio
@@ -52,9 +54,8 @@ _RETRY_FRAME = f"retry: {RECONNECT_MS}\n\n".encode()
 # On shutdown, streams get this long to end cleanly (below `daas api`'s graceful shutdown timeout).
 SHUTDOWN_GRACE_S = 1.0
 # After a build's final event, how long the stream waits for its runner to finish writing (a runner that
-# died holding the lease never does), and how often it looks.
+# died holding the lease never does).
 SETTLE_S = 10.0
-SETTLE_POLL_S = 0.1
 
 
 class EventStream:
@@ -77,7 +78,8 @@ class EventStream:
         self.cursor = after
         # False when `after` is the newest id just read from the database: nothing to replay.
         self.replay = replay
-        self.finished = False
+        self.finished = False  # the build's final event was sent (per-build streams only)
+        self._settle_deadline: float | None = None
         self._sub: Subscription | None = None
         self._stopped = False
 
@@ -98,10 +100,6 @@ class EventStream:
             frames, more = await self._replay()
             if frames:
                 yield frames
-            if self.finished:
-                async for frames in self._settle():
-                    yield frames
-                return
             if not more:
                 break
         # 2. subscribe; read once more if events at or below the feed's tail may still be missing
@@ -113,43 +111,48 @@ class EventStream:
                 frames, more = await self._replay()
                 if frames:
                     yield frames
-                if self.finished:
-                    break
                 if not more:
                     break
-            # 3. live
-            while not self.finished:
+            # 3. live, until the build is over: its final event, then its runner's last ones
+            while not (self.finished and await self._runner_done()):
+                batch: list[FeedEvent] | None = None
                 try:
-                    batch = await sub.next_batch()
+                    with anyio.move_on_after(self._settle_left()):
+                        batch = await sub.next_batch()
                 except Overflowed:
                     self._closed("overflow")
                     return
+                if batch is None:  # the settle deadline passed
+                    continue
                 if not batch:  # stopped: server shutdown
                     return
                 frames, count = self._take(batch)
                 if count:  # (counted by the feed when it pushed them)
                     yield frames
-        finally:
-            self._sub = None
-            self._feed.unsubscribe(sub)
-        async for frames in self._settle():
-            yield frames
-
-    async def _settle(self) -> AsyncIterator[bytes]:
-        """After the final event: whatever the runner still writes, until it releases the build (bounded)."""
-        deadline = anyio.current_time() + SETTLE_S
-        while not self._stopped:
-            released = await anyio.to_thread.run_sync(self._released)
-            while True:  # a read after seeing the release holds everything written before it
+            # The release commits with the runner's last event, which the feed may not have pushed yet.
+            while True:
                 frames, more = await self._replay()
                 if frames:
                     yield frames
                 if not more:
                     break
-            if released or anyio.current_time() >= deadline:
-                break
-            await anyio.sleep(SETTLE_POLL_S)
-        self._closed("final")
+            self._closed("final")
+        finally:
+            self._sub = None
+            self._feed.unsubscribe(sub)
+
+    def _settle_left(self) -> float:
+        if self._settle_deadline is None:
+            return math.inf
+        return max(0.0, self._settle_deadline - anyio.current_time())
+
+    async def _runner_done(self) -> bool:
+        """After the final event: no runner holds the build any more, or `SETTLE_S` passed since."""
+        if self._settle_deadline is None:
+            self._settle_deadline = anyio.current_time() + SETTLE_S
+        elif self._settle_left() == 0:
+            return True
+        return await anyio.to_thread.run_sync(self._released)
 
     def _released(self) -> bool:
         assert self.build_id is not None
@@ -157,7 +160,7 @@ class EventStream:
             return builds.released(session, self.build_id)
 
     def _take(self, batch: list[FeedEvent]) -> tuple[bytes, int]:
-        """The frames of events above the cursor, up to and including a final one; and their number."""
+        """The frames of events above the cursor; and their number. Notes a build's final event."""
         if len(batch) == 1:  # the common live case, without the list and join
             event = batch[0]
             if event.id <= self.cursor:
@@ -171,9 +174,7 @@ class EventStream:
                 continue
             out.append(event.frame)
             self.cursor = event.id
-            if event.final and self.build_id is not None:
-                self.finished = True
-                break
+            self.finished = self.finished or (event.final and self.build_id is not None)
         return b"".join(out), len(out)
 
     async def _replay(self) -> tuple[bytes, bool]:

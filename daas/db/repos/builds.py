@@ -259,9 +259,8 @@ def released(session: Session, request_id: str, *, now_ms: int | None = None) ->
     ).first()
     if row is None or row[0] is None:
         return True
-    return row[1] is None or row[1] < _now(
-        now_ms
-    )  # as claims: it still holds at its expiry instant
+    # As for claims: a lease still holds at its expiry instant.
+    return row[1] is None or row[1] < _now(now_ms)
 
 
 def release_lease(
