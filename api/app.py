@@ -160,7 +160,7 @@ def create_app(
     for module in (builds, verification, events, registry, requests, config, dev, health_routes):
         app.include_router(module.router)
     app.include_router(metrics.router)
-    web.mount(app, web_dir or web.locate(settings))
+    web.mount(app, settings, web_dir or web.locate(settings))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -73,34 +73,31 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
-def mount(app: FastAPI, dist: Path | None) -> None:
+def mount(app: FastAPI, settings: Settings, dist: Path | None) -> None:
     """Register the dashboard's routes last, so every API route is matched first."""
-    index = dist / "index.html" if dist is not None else None
-    if dist is not None and index is not None and index.is_file():
-        app.mount("/assets", _Immutable(directory=dist / "assets", check_dir=False), name="assets")
-    else:
-        if dist is not None:
-            _log.warning(
-                "no dashboard at %s (index.html missing): run `npm run build` in web/", dist
-            )
-        dist = index = None
+    headers = {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+    }
+    root = dist.resolve() if dist is not None and (dist / "index.html").is_file() else None
+    if root is not None:
+        app.mount("/assets", _Immutable(directory=root / "assets", check_dir=False), name="assets")
+    elif dist is not None:
+        _log.warning("no dashboard at %s (index.html missing): run `npm run build` in web/", dist)
 
     @app.get("/{path:path}", include_in_schema=False, response_model=None)
     async def page(path: str, request: Request) -> Response:
-        first = path.split("/", 1)[0]
-        if first in _API_PREFIXES:
+        if path.split("/", 1)[0] in _API_PREFIXES:
             raise StarletteHTTPException(404)
-        csp = content_security_policy(request.app.state.daas.settings)
-        headers = {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff"}
-        if dist is None or index is None:
+        if root is None:
             return HTMLResponse(_NOT_BUILT, status_code=503, headers=headers)
         if path and "/" not in path:
-            candidate = dist / path
-            if candidate.is_file() and candidate.resolve().parent == dist.resolve():
+            candidate = root / path
+            if candidate.is_file() and candidate.resolve().parent == root:
                 return FileResponse(candidate, headers=headers)
-        if "text/html" not in request.headers.get("accept", "") and path:
+        if path and "text/html" not in request.headers.get("accept", ""):
             raise StarletteHTTPException(404)
-        return FileResponse(index, headers={**headers, "Cache-Control": "no-cache"})
+        return FileResponse(root / "index.html", headers={**headers, "Cache-Control": "no-cache"})
 
 
 class _Immutable(StaticFiles):
