@@ -14,20 +14,20 @@ the node is unreachable and answers 503 until it is back).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
 from typing import Any
 
-import sqlalchemy as sa
+import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pysui.sui.sui_bcs import bcs as pbcs
 
 from api.chain import AccessDep, ChainAccess
-from api.deps import ContextDep, SettingsDep
+from api.deps import ApiContext, ContextDep, SettingsDep
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, PROBLEM_TYPE_BASE, InvalidParameter
+from api.feed import Overflowed
 from api.models import (
     BundleSummary,
     ExecuteBuildRequest,
@@ -53,6 +53,7 @@ from daas.errors import (
     CodecError,
     ConfigError,
     DaasError,
+    DatabaseError,
     ObjectNotFound,
     OutcomeUnknown,
     TransactionRejected,
@@ -60,7 +61,6 @@ from daas.errors import (
 
 __all__ = ["ABORTS", "FlowProblem", "install", "router"]
 
-INDEX_POLL_S = 0.1  # one primary-key read per poll, while a browser waits to open the build
 MAX_GAS_COINS = 255  # Sui accepts at most 256 gas payment objects
 FUNCTION = f"daas::{MODULE_BUILDS}::request_build"
 
@@ -377,7 +377,7 @@ async def execute(body: ExecuteBuildRequest, ctx: ContextDep, access: AccessDep)
             f"{package.package_id}",
             digest=result.digest,
         )
-    indexed = await _wait_indexed(ctx.engine, request_id, settings.api.index_wait_s)
+    indexed = await _wait_indexed(ctx, request_id, settings.api.index_wait_s)
     return ExecutedRequest(
         digest=result.digest,
         request_id=request_id,
@@ -389,22 +389,37 @@ async def execute(body: ExecuteBuildRequest, ctx: ContextDep, access: AccessDep)
     )
 
 
-async def _wait_indexed(engine: sa.Engine, request_id: str, timeout_s: float) -> bool:
-    """Whether the indexer has committed the build within `timeout_s`. The transaction has executed by
-    now, so nothing here may fail the answer: a database error only means "not known yet"."""
+async def _wait_indexed(ctx: ApiContext, request_id: str, timeout_s: float) -> bool:
+    """Whether the indexer has committed the build within `timeout_s`. It writes the build's first event in
+    the row's transaction, so this waits on the event feed rather than polling. The transaction has executed
+    by now, so nothing here may fail the answer: a database error only means "not known yet"."""
 
     def known() -> bool:
-        with session_scope(engine) as session:
+        with session_scope(ctx.engine) as session:
             return builds.get(session, request_id) is not None
 
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
+    async def check() -> bool:
         with contextlib.suppress(DaasError):
-            if await asyncio.to_thread(known):
-                return True
-        if asyncio.get_running_loop().time() >= deadline:
-            return False
-        await asyncio.sleep(INDEX_POLL_S)
+            return await anyio.to_thread.run_sync(known)
+        return False
+
+    try:
+        sub = ctx.feed.subscribe(request_id)
+    except DatabaseError:
+        return await check()
+    try:
+        with anyio.move_on_after(timeout_s):
+            # Checked after subscribing: a commit in between is either read here or pushed to `sub`.
+            while not await check():
+                try:
+                    if not await sub.next_batch():
+                        return False  # the API is shutting down
+                except Overflowed:
+                    return await check()
+            return True
+    finally:
+        ctx.feed.unsubscribe(sub)
+    return False
 
 
 def _base64(value: str, name: str) -> bytes:
