@@ -66,11 +66,12 @@ from daas.chain.codecs import (
     RequestStatus,
 )
 from daas.chain.types import ObjectInfo
-from daas.config import MIB, Network
+from daas.config import MIB, Network, Settings
 from daas.errors import (
     BlobStoreError,
     BlobStoreUnavailable,
     CodecError,
+    ConfigError,
     NotFound,
     ObjectNotFound,
 )
@@ -113,6 +114,32 @@ class VerifyOptions:
     # PCRs published for the runner release (index -> 48 bytes), compared with the config's when given.
     expected_pcrs: Mapping[int, bytes] | None = None
     max_source_bytes: int = 256 * MIB
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        root_der: bytes | None = None,
+        expected_pcrs: Mapping[int, bytes] | None = None,
+    ) -> VerifyOptions:
+        """The deployment `settings` name; ConfigError when it names no package or registry."""
+        chain = settings.chain
+        if chain.package_id is None or chain.registry_id is None:
+            missing = "package_id" if chain.package_id is None else "registry_id"
+            raise ConfigError(
+                f"chain.{missing} is not set: verification trusts one deployment of the daas "
+                "package, name it with chain.package_id and chain.registry_id",
+                setting=f"chain.{missing}",
+            )
+        return cls(
+            package_id=chain.package_id,
+            registry_id=chain.registry_id,
+            network=settings.network,
+            root_der=root_der,
+            expected_pcrs=expected_pcrs,
+            max_source_bytes=settings.runner.max_bundle_bytes,
+        )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "package_id", normalize_address(self.package_id))

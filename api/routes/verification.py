@@ -14,7 +14,6 @@ from api.errors import PROBLEM_RESPONSES
 from api.models import Verification, VerificationCheck
 from api.routes.params import RequestIdPath
 from api.views import normalize_object_id
-from daas.errors import ConfigError
 from daas.verify import VerifyOptions, verify_build
 
 __all__ = ["router"]
@@ -30,16 +29,7 @@ async def verify(request_id: RequestIdPath, ctx: ContextDep, access: AccessDep) 
     """Every check of `daas verify` (signature, enclave, attestation, image, log, source), re-derived now.
 
     Slow for large images: every layer is read back from Walrus and hashed."""
-    settings = ctx.settings
-    chain = settings.chain
-    if chain.package_id is None or chain.registry_id is None:
-        raise ConfigError("chain.package_id and chain.registry_id must be set to verify builds")
-    options = VerifyOptions(
-        package_id=chain.package_id,
-        registry_id=chain.registry_id,
-        network=settings.network,
-        max_source_bytes=settings.runner.max_bundle_bytes,
-    )
+    options = VerifyOptions.from_settings(ctx.settings)
     report = await verify_build(
         await access.get(),
         ctx.store,

@@ -165,23 +165,7 @@ async def _verify(
 ) -> Any:
     from daas.verify import VerifyOptions, verify_build
 
-    chain = settings.chain
-    missing = [name for name in ("package_id", "registry_id") if getattr(chain, name) is None]
-    if missing:
-        raise ConfigError(
-            f"chain.{missing[0]} is not set: verification trusts one deployment of the daas "
-            "package, name it with chain.package_id and chain.registry_id",
-            setting=f"chain.{missing[0]}",
-        )
-    assert chain.package_id is not None and chain.registry_id is not None
-    options = VerifyOptions(
-        package_id=chain.package_id,
-        registry_id=chain.registry_id,
-        network=settings.network,
-        root_der=root_der,
-        expected_pcrs=expected,
-        max_source_bytes=settings.runner.max_bundle_bytes,
-    )
+    options = VerifyOptions.from_settings(settings, root_der=root_der, expected_pcrs=expected)
     async with connect_chain(settings) as client, open_walrus(settings) as walrus:
         return await verify_build(client, walrus, request_id, options)
 
