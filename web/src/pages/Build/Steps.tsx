@@ -1,7 +1,7 @@
 /** The six stages with their state and duration, and a progress bar driven by the step events. */
 import { useEffect, useState } from "react";
 
-import { formatDuration } from "../Builds/format";
+import { formatDuration } from "../../format";
 import { type Stage, type StageState, type StageView, progressOf, STAGES } from "./model";
 
 const NAMES: Record<Stage, string> = {

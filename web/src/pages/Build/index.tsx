@@ -11,7 +11,7 @@ import { useConfig } from "../../api/config";
 import { type BuildEvent, followBuildEvents, type StreamState } from "../../api/events";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Link } from "../../router";
-import { formatRelative, formatSui, formatTime } from "../Builds/format";
+import { formatRelative, formatSui, formatTime } from "../../format";
 import { StatusBadge } from "../Builds/StatusBadge";
 import "./build.css";
 import { LogView } from "./LogView";

@@ -7,7 +7,7 @@ import { BUILD_STATUSES, type BuildStatus, type BuildSummary, useBuildList } fro
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Link, navigate, useLocation } from "../../router";
 import "./builds.css";
-import { formatRelative, formatTime, shortId } from "./format";
+import { formatRelative, formatTime, shortId } from "../../format";
 import { StatusBadge } from "./StatusBadge";
 import { useWalletAddress } from "./useWalletAddress";
 

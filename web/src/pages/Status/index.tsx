@@ -11,7 +11,7 @@ import { type HealthCheck, useHealth, useMetricsText } from "../../api/health";
 import { getJson } from "../../api/http";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Link } from "../../router";
-import { formatRelative, formatSeconds, formatTime, shortId } from "../Builds/format";
+import { formatRelative, formatSeconds, formatTime, shortId } from "../../format";
 import { parsePrometheus, summarize } from "./prometheus";
 import "./status.css";
 
