@@ -43,9 +43,15 @@ LIMITS = BuildLimits(memory_bytes=256 * MIB, cpus=1.0, timeout_s=60)
 
 @contextlib.asynccontextmanager
 async def built(
-    executor: DockerBuildExecutor, tmp_path: Path, log: LogRecorder, dockerfile: str
+    executor: DockerBuildExecutor,
+    tmp_path: Path,
+    log: LogRecorder,
+    dockerfile: str,
+    files: dict[str, str] | None = None,
 ) -> AsyncIterator[BuiltImage]:
-    context = write_context(tmp_path / uuid.uuid4().hex, {"Dockerfile": dockerfile})
+    context = write_context(
+        tmp_path / uuid.uuid4().hex, {"Dockerfile": dockerfile, **(files or {})}
+    )
     image = await executor.build(
         context,
         dockerfile="Dockerfile",
@@ -319,24 +325,10 @@ async def test_repeated_layer_is_exported_and_pulled_back(
     log: LogRecorder,
 ) -> None:
     # The same file copied twice gives the same layer twice: dockerd's archive links the second to the first.
-    context = write_context(
-        tmp_path / "context",
-        {"Dockerfile": f"FROM {base_image}\nCOPY f /f\nCOPY f /f\n", "f": "twice\n"},
-    )
-    image = await executor.build(
-        context,
-        dockerfile="Dockerfile",
-        platform="linux/amd64",
-        build_args={},
-        target=None,
-        limits=LIMITS,
-        on_log_line=log,
-    )
-    try:
+    dockerfile = f"FROM {base_image}\nCOPY f /f\nCOPY f /f\n"
+    async with built(executor, tmp_path, log, dockerfile, {"f": "twice\n"}) as image:
         assert image.diff_ids[1] == image.diff_ids[2]
         exported = await exporter(store).export(executor, image)
-    finally:
-        await executor.remove(image)
     assert exported.new_layers == 2
     assert exported.layers[1] == exported.layers[2]
     pulled = await pull_image(
